@@ -1,0 +1,305 @@
+//! `aftersale`: the command line of the aftersale rules engine.
+//!
+//! Subcommands: `eval` (decide one request), `check` (load bundles and report every
+//! problem), `graph` (the term graph as DOT) and `test` (run bundles' example cases).
+//! Exit status: 0 success, 1 contract, evaluation or test failure, 2 usage or unreadable
+//! input. Errors go to stderr, as text with a source snippet or as JSON (`--format json`).
+
+mod render;
+mod test_cmd;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use aftersale_core::{Contract, DateTime, Engine, EvalError, Request};
+use clap::{Parser, Subcommand};
+use render::Format;
+use serde_json::json;
+
+/// Rules engine for after-sales service contracts.
+#[derive(Debug, Parser)]
+#[command(name = "aftersale", version, about, long_about = None)]
+struct Cli {
+    /// How errors are printed on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = Format::Text)]
+    format: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate one request and print the decision as JSON.
+    Eval {
+        /// The bundle folder.
+        bundle: PathBuf,
+        /// The facts: a JSON object in a file, or `-` for stdin.
+        #[arg(long)]
+        facts: PathBuf,
+        /// The evaluation instant: a date (00:00 in the contract's time zone) or an RFC 3339
+        /// datetime. Default: now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Include a trace of every term evaluated.
+        #[arg(long)]
+        trace: bool,
+        /// Decide these terms instead of the contract's outputs (repeatable).
+        #[arg(long = "output", value_name = "TERM")]
+        outputs: Vec<String>,
+        /// Print the decision on one line.
+        #[arg(long)]
+        compact: bool,
+    },
+    /// Load bundles and report every problem found.
+    Check {
+        /// Bundle folders.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+    /// Print a bundle's term graph in Graphviz DOT.
+    Graph {
+        /// The bundle folder.
+        bundle: PathBuf,
+    },
+    /// Run bundles' example cases (tests/*.toml).
+    Test {
+        /// Bundle folders.
+        #[arg(required = true)]
+        bundles: Vec<PathBuf>,
+    },
+}
+
+/// How a command ended, mapped to the exit status in one place.
+pub enum Failure {
+    /// A contract, evaluation or test failure (exit 1); already reported.
+    Failed,
+    /// Usage or unreadable input (exit 2); already reported.
+    BadInput,
+}
+
+/// The engine the CLI offers: the core vocabulary (domain plugins join as they land).
+pub fn engine() -> Engine {
+    Engine::builder().build()
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error: internal error, please report it: {info}");
+    }));
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval {
+            bundle,
+            facts,
+            as_of,
+            trace,
+            outputs,
+            compact,
+        } => eval(
+            cli.format,
+            &bundle,
+            &facts,
+            as_of.as_deref(),
+            trace,
+            outputs,
+            compact,
+        ),
+        Command::Check { bundles } => check(cli.format, &bundles),
+        Command::Graph { bundle } => graph(cli.format, &bundle),
+        Command::Test { bundles } => test_cmd::run(cli.format, &bundles),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Failed) => ExitCode::from(1),
+        Err(Failure::BadInput) => ExitCode::from(2),
+    }
+}
+
+/// Prints an error to stderr in the chosen format.
+pub fn report(format: Format, text: String, json: serde_json::Value) {
+    match format {
+        Format::Text => eprint!("{text}"),
+        Format::Json => eprintln!("{}", json!({ "error": json })),
+    }
+}
+
+fn simple_error(format: Format, code: &str, message: String) {
+    report(
+        format,
+        format!("error: {message}\n"),
+        json!({"code": code, "message": message}),
+    );
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub fn print_out(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(_) => Err(Failure::Failed),
+    }
+}
+
+/// Loads a bundle folder, reporting every problem; a missing folder is bad input.
+pub fn load(format: Format, bundle: &Path) -> Result<Contract, Failure> {
+    if !bundle.is_dir() {
+        simple_error(
+            format,
+            "unreadable",
+            format!("`{}` is not a bundle folder", bundle.display()),
+        );
+        return Err(Failure::BadInput);
+    }
+    engine().load_dir(bundle).map_err(|errors| {
+        let mut text: String = errors
+            .errors
+            .iter()
+            .map(|e| render::load_error_text(bundle, e))
+            .collect();
+        text.push_str(&format!(
+            "bundle `{}`: {} problem(s)\n",
+            errors.bundle,
+            errors.errors.len()
+        ));
+        report(format, text, render::load_errors_json(bundle, &errors));
+        Failure::Failed
+    })
+}
+
+fn read_facts(format: Format, path: &Path) -> Result<serde_json::Value, Failure> {
+    let name = path.display().to_string();
+    let mut text = String::new();
+    let read = if name == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    if let Err(e) = read {
+        simple_error(
+            format,
+            "unreadable",
+            format!("cannot read facts `{name}`: {e}"),
+        );
+        return Err(Failure::BadInput);
+    }
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        simple_error(
+            format,
+            "invalid_json",
+            format!("facts `{name}` are not valid JSON: {e}"),
+        );
+        Failure::BadInput
+    })?;
+    if !value.is_object() {
+        simple_error(
+            format,
+            "invalid_facts",
+            format!(
+                "facts `{name}` must be a JSON object, found {}",
+                kind_of(&value)
+            ),
+        );
+        return Err(Failure::BadInput);
+    }
+    Ok(value)
+}
+
+fn kind_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn eval(
+    format: Format,
+    bundle: &Path,
+    facts: &Path,
+    as_of: Option<&str>,
+    trace: bool,
+    outputs: Vec<String>,
+    compact: bool,
+) -> Result<(), Failure> {
+    let contract = load(format, bundle)?;
+    let facts = read_facts(format, facts)?;
+    let as_of = match as_of {
+        Some(text) => contract.parse_as_of(text).map_err(|e| {
+            simple_error(format, "invalid_as_of", e.to_string());
+            Failure::BadInput
+        })?,
+        // The only place aftersale reads the clock.
+        None => DateTime(
+            chrono::Utc::now()
+                .with_timezone(&contract.timezone())
+                .fixed_offset(),
+        ),
+    };
+    let mut request = Request::new(facts, as_of).with_trace(trace);
+    if !outputs.is_empty() {
+        request = request.with_outputs(outputs);
+    }
+    match contract.evaluate(&request) {
+        Ok(decision) => {
+            let text = if compact {
+                serde_json::to_string(&decision)
+            } else {
+                serde_json::to_string_pretty(&decision)
+            };
+            print_out(&(text.map_err(|_| Failure::Failed)? + "\n"))
+        }
+        Err(error) => {
+            report(
+                format,
+                render::eval_error_text(bundle, &error),
+                render::eval_error_json(&error),
+            );
+            Err(
+                if error.is_bad_request() || matches!(error, EvalError::InvalidFacts { .. }) {
+                    Failure::BadInput
+                } else {
+                    Failure::Failed
+                },
+            )
+        }
+    }
+}
+
+fn check(format: Format, bundles: &[PathBuf]) -> Result<(), Failure> {
+    let mut worst: Option<Failure> = None;
+    for bundle in bundles {
+        match load(format, bundle) {
+            Ok(contract) => {
+                let line = format!(
+                    "ok: {} {} ({} terms, outputs: {})\n",
+                    contract.id(),
+                    contract.version(),
+                    contract.terms().len(),
+                    contract.output_names().join(", ")
+                );
+                if format == Format::Text {
+                    print_out(&line)?;
+                } else {
+                    print_out(&(json!({"ok": true, "contract": contract.id(), "version": contract.version(), "path": bundle.display().to_string()}).to_string() + "\n"))?;
+                }
+            }
+            Err(Failure::BadInput) => worst = Some(Failure::BadInput),
+            Err(Failure::Failed) => {
+                if worst.is_none() {
+                    worst = Some(Failure::Failed);
+                }
+            }
+        }
+    }
+    worst.map_or(Ok(()), Err)
+}
+
+fn graph(format: Format, bundle: &Path) -> Result<(), Failure> {
+    let contract = load(format, bundle)?;
+    print_out(&contract.to_dot())
+}

@@ -1,0 +1,386 @@
+//! A loaded [`Contract`]: compiled terms, their graph, and evaluation. A contract is
+//! immutable, `Send + Sync`, and evaluates any number of requests concurrently.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono_tz::Tz;
+use rhai::{Dynamic, EvalAltResult, Map, Scope, AST};
+
+use crate::decision::{Decision, Request, TraceEntry};
+use crate::deps::Reads;
+use crate::error::{AsOfError, EvalError, Location};
+use crate::graph::TermGraph;
+use crate::limits::Limits;
+use crate::plugin::Plugin;
+use crate::sandbox::take_log;
+use crate::time::DateTime;
+use crate::value::{dynamic_to_json, json_to_dynamic};
+
+/// One term, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledTerm {
+    name: String,
+    description: Option<String>,
+    file: String,
+    ast: AST,
+    deps: Vec<usize>,
+    reads: Reads,
+}
+
+impl CompiledTerm {
+    pub(crate) fn new(
+        name: String,
+        description: Option<String>,
+        file: String,
+        ast: AST,
+        deps: Vec<usize>,
+        reads: Reads,
+    ) -> Self {
+        Self {
+            name,
+            description,
+            file,
+            ast,
+            deps,
+            reads,
+        }
+    }
+
+    /// The term's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its description from `contract.toml`.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Its script, relative to the bundle.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The top-level facts its script mentions.
+    pub fn facts_read(&self) -> &[String] {
+        &self.reads.facts
+    }
+}
+
+/// Everything [`Contract::new`] takes; built by the loader.
+pub(crate) struct ContractParts {
+    pub id: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub timezone: Tz,
+    pub plugins: Vec<Arc<dyn Plugin>>,
+    pub params: Dynamic,
+    pub limits: Limits,
+    pub engine: rhai::Engine,
+    pub terms: Vec<CompiledTerm>,
+    pub graph: TermGraph,
+    pub outputs: Vec<usize>,
+}
+
+/// A compiled contract bundle, ready to evaluate requests.
+pub struct Contract {
+    parts: ContractParts,
+    /// The plan for the default outputs, computed once.
+    default_plan: Vec<usize>,
+}
+
+impl std::fmt::Debug for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Contract")
+            .field("id", &self.parts.id)
+            .field("version", &self.parts.version)
+            .field("terms", &self.term_names())
+            .finish_non_exhaustive()
+    }
+}
+
+fn limit_message(err: &EvalAltResult) -> Option<String> {
+    Some(match err {
+        EvalAltResult::ErrorTooManyOperations(_) => {
+            "too many operations (limit `max_operations`)".into()
+        }
+        EvalAltResult::ErrorStackOverflow(_) => {
+            "call depth too deep (limit `max_call_depth`)".into()
+        }
+        EvalAltResult::ErrorTooManyVariables(_) => {
+            "too many variables (limit `max_variables`)".into()
+        }
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            format!("{what} too large (limits `max_string_size`, `max_array_size`, `max_map_size`)")
+        }
+        EvalAltResult::ErrorTooManyModules(_) => "too many modules".into(),
+        _ => return None,
+    })
+}
+
+fn script_words(err: &EvalAltResult) -> String {
+    match err {
+        EvalAltResult::ErrorRuntime(value, _) => match value.clone().into_string() {
+            Ok(s) => s,
+            Err(_) => value.to_string(),
+        },
+        other => {
+            let mut text = other.to_string();
+            // rhai appends " (line L, position C)"; we report the location ourselves.
+            if let Some(cut) = text.rfind(" (line ") {
+                text.truncate(cut);
+            }
+            text
+        }
+    }
+}
+
+impl Contract {
+    pub(crate) fn new(parts: ContractParts) -> Self {
+        let default_plan = parts.graph.plan(&parts.outputs);
+        Self {
+            parts,
+            default_plan,
+        }
+    }
+
+    /// The contract's id.
+    pub fn id(&self) -> &str {
+        &self.parts.id
+    }
+
+    /// The contract's version.
+    pub fn version(&self) -> &str {
+        &self.parts.version
+    }
+
+    /// The contract's description.
+    pub fn description(&self) -> Option<&str> {
+        self.parts.description.as_deref()
+    }
+
+    /// The contract's time zone.
+    pub fn timezone(&self) -> Tz {
+        self.parts.timezone
+    }
+
+    /// The limits its scripts run under.
+    pub fn limits(&self) -> &Limits {
+        &self.parts.limits
+    }
+
+    /// The plugins it uses (besides `core`).
+    pub fn plugin_names(&self) -> Vec<&str> {
+        self.parts.plugins.iter().map(|p| p.name()).collect()
+    }
+
+    /// Its terms, by name order.
+    pub fn terms(&self) -> &[CompiledTerm] {
+        &self.parts.terms
+    }
+
+    /// The term names, by name order.
+    pub fn term_names(&self) -> Vec<&str> {
+        self.parts.terms.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// The terms that form the decision by default.
+    pub fn output_names(&self) -> Vec<&str> {
+        self.parts
+            .outputs
+            .iter()
+            .filter_map(|&i| self.parts.terms.get(i))
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
+    /// The dependency edges as `(read, reader)` term names.
+    pub fn edges(&self) -> Vec<(&str, &str)> {
+        self.parts
+            .graph
+            .edges()
+            .filter_map(|(a, b)| {
+                Some((
+                    self.parts.terms.get(a)?.name.as_str(),
+                    self.parts.terms.get(b)?.name.as_str(),
+                ))
+            })
+            .collect()
+    }
+
+    /// The term graph in Graphviz DOT: outputs drawn bold, edges from a term to its readers.
+    pub fn to_dot(&self) -> String {
+        let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut out = format!(
+            "digraph {} {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+            quote(&self.parts.id)
+        );
+        for (i, term) in self.parts.terms.iter().enumerate() {
+            let mut attrs = vec![format!("label={}", quote(&term.name))];
+            if self.parts.outputs.contains(&i) {
+                attrs.push("style=bold".into());
+                attrs.push("peripheries=2".into());
+            }
+            if let Some(d) = &term.description {
+                attrs.push(format!("tooltip={}", quote(d)));
+            }
+            out.push_str(&format!(
+                "  {} [{}];\n",
+                quote(&term.name),
+                attrs.join(", ")
+            ));
+        }
+        let mut edges = self.edges();
+        edges.sort_unstable();
+        for (a, b) in edges {
+            out.push_str(&format!("  {} -> {};\n", quote(a), quote(b)));
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// Reads an `as_of` text: an RFC 3339 datetime, or a bare date meaning 00:00 in the
+    /// contract's time zone.
+    pub fn parse_as_of(&self, text: &str) -> Result<DateTime, AsOfError> {
+        DateTime::parse_as_of(text, self.parts.timezone).map_err(|_| AsOfError {
+            text: text.to_string(),
+        })
+    }
+
+    fn plan_for(&self, request: &Request) -> Result<(Vec<usize>, Option<Vec<usize>>), EvalError> {
+        let Some(names) = &request.outputs else {
+            return Ok((self.default_plan.clone(), None));
+        };
+        let mut outputs = Vec::with_capacity(names.len());
+        for name in names {
+            match self.parts.terms.iter().position(|t| &t.name == name) {
+                Some(i) => outputs.push(i),
+                None => {
+                    return Err(EvalError::UnknownOutput {
+                        contract: self.parts.id.clone(),
+                        name: name.clone(),
+                        available: self.term_names().join(", "),
+                    })
+                }
+            }
+        }
+        Ok((self.parts.graph.plan(&outputs), Some(outputs)))
+    }
+
+    /// Evaluates one request: runs the terms the requested outputs need, each once, in
+    /// dependency order, and returns the decision (with a trace when asked).
+    pub fn evaluate(&self, request: &Request) -> Result<Decision, EvalError> {
+        if !request.facts.is_object() {
+            return Err(EvalError::InvalidFacts {
+                message: "facts must be a JSON object".into(),
+            });
+        }
+        let facts = json_to_dynamic(&request.facts, "facts")
+            .map_err(|message| EvalError::InvalidFacts { message })?;
+        let as_of = Dynamic::from(request.as_of);
+        let (plan, requested) = self.plan_for(request)?;
+        let outputs_idx = requested.as_ref().unwrap_or(&self.parts.outputs);
+
+        let mut values: Vec<Option<Dynamic>> = vec![None; self.parts.terms.len()];
+        let mut trace = request.trace.then(|| Vec::with_capacity(plan.len()));
+        for &i in &plan {
+            let Some(term) = self.parts.terms.get(i) else {
+                continue;
+            };
+            let started = trace.is_some().then(Instant::now);
+            let value = self.run_term(term, &facts, &as_of, &values);
+            let logs = take_log();
+            let value = value?;
+            if let Some(trace) = trace.as_mut() {
+                let duration_ns = started.map_or(0, |s| {
+                    u64::try_from(s.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                });
+                trace.push(TraceEntry {
+                    term: term.name.clone(),
+                    value: self.to_json(term, &value)?,
+                    reads: term.reads.terms.keys().cloned().collect(),
+                    facts: term.reads.facts.clone(),
+                    params: term.reads.params.clone(),
+                    duration_ns,
+                    logs,
+                });
+            }
+            if let Some(slot) = values.get_mut(i) {
+                *slot = Some(value);
+            }
+        }
+
+        let mut outputs = serde_json::Map::new();
+        for &i in outputs_idx {
+            let (Some(term), Some(Some(value))) = (self.parts.terms.get(i), values.get(i)) else {
+                continue;
+            };
+            outputs.insert(term.name.clone(), self.to_json(term, value)?);
+        }
+        Ok(Decision {
+            contract: self.parts.id.clone(),
+            version: self.parts.version.clone(),
+            as_of: request.as_of.to_string(),
+            outputs,
+            trace,
+        })
+    }
+
+    fn to_json(
+        &self,
+        term: &CompiledTerm,
+        value: &Dynamic,
+    ) -> Result<serde_json::Value, EvalError> {
+        dynamic_to_json(value, &self.parts.plugins).map_err(|message| EvalError::Value {
+            term: term.name.clone(),
+            message,
+        })
+    }
+
+    fn run_term(
+        &self,
+        term: &CompiledTerm,
+        facts: &Dynamic,
+        as_of: &Dynamic,
+        values: &[Option<Dynamic>],
+    ) -> Result<Dynamic, EvalError> {
+        let mut read = Map::new();
+        for &dep in &term.deps {
+            if let (Some(t), Some(Some(v))) = (self.parts.terms.get(dep), values.get(dep)) {
+                read.insert(t.name.as_str().into(), v.clone());
+            }
+        }
+        // Constants: a script cannot change what it, or any other term, was given.
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("facts", facts.clone());
+        scope.push_constant_dynamic("params", self.parts.params.clone());
+        scope.push_constant_dynamic("terms", Dynamic::from_map(read));
+        scope.push_constant_dynamic("as_of", as_of.clone());
+        self.parts
+            .engine
+            .eval_ast_with_scope::<Dynamic>(&mut scope, &term.ast)
+            .map_err(|err| self.term_error(term, &err))
+    }
+
+    fn term_error(&self, term: &CompiledTerm, err: &EvalAltResult) -> EvalError {
+        let inner = err.unwrap_inner();
+        let mut pos = inner.position();
+        if pos.is_none() {
+            pos = err.position();
+        }
+        let location = Location::from_position(&term.file, pos);
+        match limit_message(inner) {
+            Some(message) => EvalError::Limit {
+                term: term.name.clone(),
+                location,
+                message,
+            },
+            None => EvalError::Term {
+                term: term.name.clone(),
+                location,
+                message: script_words(inner),
+            },
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! # aftersale-core
+//!
+//! The engine of aftersale: contract bundles (a `contract.toml` and one rhai script per
+//! term), the term dependency graph, sandboxed evaluation and the decision a request gets.
+//!
+//! The core owns no files beyond a thin folder reader ([`BundleSource::from_dir`]), no
+//! terminal, no HTTP and no domain: it parses from in-memory sources and evaluates. Adapters
+//! (the `aftersale` CLI, the HTTP service) and plugins (calendars, SLA clocks, warranty
+//! arithmetic) depend on it, never the reverse. Its shape:
+//!
+//! - [`Engine`] holds the plugins a host offers and loads bundles into [`Contract`]s:
+//!   every script is compiled once, its `terms.<name>` reads found in the AST, the graph
+//!   built and checked; all problems are reported together ([`LoadErrors`]).
+//! - [`Contract::evaluate`] takes `&self` and a [`Request`], runs only the terms the
+//!   requested outputs need, in dependency order, and returns a [`Decision`], with a trace of
+//!   every term on request. A contract is `Send + Sync`: share one across threads.
+//! - [`Plugin`] is the extension point; the core vocabulary ([`vocabulary::CorePlugin`]:
+//!   dates, datetimes, decimal rounding) is a plugin that is always on.
+//! - [`cases`] reads and runs a bundle's `tests/*.toml` example cases.
+
+pub mod bundle;
+pub mod cases;
+pub mod contract;
+pub mod decision;
+mod deps;
+pub mod engine;
+pub mod error;
+mod graph;
+pub mod limits;
+pub mod manifest;
+pub mod plugin;
+mod sandbox;
+pub mod time;
+pub mod value;
+pub mod vocabulary;
+
+pub use bundle::BundleSource;
+pub use contract::{CompiledTerm, Contract};
+pub use decision::{Decision, Request, TraceEntry};
+pub use engine::{Engine, EngineBuilder};
+pub use error::{AsOfError, CaseFileError, EvalError, LoadError, LoadErrors, Location};
+pub use limits::Limits;
+pub use plugin::{Plugin, PluginContext};
+pub use time::{Date, DateTime};
+
+/// The rhai version plugins must register against.
+pub use rhai;

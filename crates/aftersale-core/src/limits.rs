@@ -1,0 +1,83 @@
+//! Sandbox limits: how much work, depth and memory one term's evaluation may use. Defaults
+//! suit business rules; a contract may change them in `[limits]` of `contract.toml`.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits applied to every term's script. Zero is not allowed (rhai reads zero as
+/// "unlimited", which an untrusted script must never get).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Operations (roughly: expressions evaluated) one term may perform.
+    pub max_operations: u64,
+    /// Nested function-call depth. Kept well below what a 2 MiB thread stack survives.
+    pub max_call_depth: usize,
+    /// Nesting depth of expressions at the top level of a script.
+    pub max_expr_depth: usize,
+    /// Nesting depth of expressions inside script-defined functions.
+    pub max_function_expr_depth: usize,
+    /// Length of any string a script builds, in bytes.
+    pub max_string_size: usize,
+    /// Length of any array a script builds.
+    pub max_array_size: usize,
+    /// Number of entries in any map a script builds.
+    pub max_map_size: usize,
+    /// Variables alive at once.
+    pub max_variables: usize,
+    /// Functions a script may define.
+    pub max_functions: usize,
+    /// Size of a script's source, in bytes (parsing is not counted as operations).
+    pub max_script_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_operations: 1_000_000,
+            max_call_depth: 32,
+            max_expr_depth: 64,
+            max_function_expr_depth: 32,
+            max_string_size: 1 << 20,
+            max_array_size: 100_000,
+            max_map_size: 10_000,
+            max_variables: 1_000,
+            max_functions: 256,
+            max_script_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// The names of limits set to zero (which would mean "unlimited" to rhai).
+    pub fn zero_limits(&self) -> Vec<&'static str> {
+        let all: [(&'static str, bool); 10] = [
+            ("max_operations", self.max_operations == 0),
+            ("max_call_depth", self.max_call_depth == 0),
+            ("max_expr_depth", self.max_expr_depth == 0),
+            ("max_function_expr_depth", self.max_function_expr_depth == 0),
+            ("max_string_size", self.max_string_size == 0),
+            ("max_array_size", self.max_array_size == 0),
+            ("max_map_size", self.max_map_size == 0),
+            ("max_variables", self.max_variables == 0),
+            ("max_functions", self.max_functions == 0),
+            ("max_script_bytes", self.max_script_bytes == 0),
+        ];
+        all.into_iter()
+            .filter(|(_, zero)| *zero)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Applies the limits to a rhai engine.
+    pub(crate) fn apply(&self, engine: &mut rhai::Engine) {
+        engine
+            .set_max_operations(self.max_operations)
+            .set_max_call_levels(self.max_call_depth)
+            .set_max_expr_depths(self.max_expr_depth, self.max_function_expr_depth)
+            .set_max_string_size(self.max_string_size)
+            .set_max_array_size(self.max_array_size)
+            .set_max_map_size(self.max_map_size)
+            .set_max_variables(self.max_variables)
+            .set_max_functions(self.max_functions);
+    }
+}

@@ -1,0 +1,215 @@
+//! Conversions between the JSON of requests and decisions, the TOML of bundles, and rhai's
+//! `Dynamic` values. Numbers keep their exact digits: a JSON or TOML integer becomes a rhai
+//! integer, any other number an exact `Decimal`, never a binary float.
+
+use std::str::FromStr;
+
+use rhai::{Array, Dynamic, Map};
+use rust_decimal::Decimal;
+use serde_json::{Number, Value};
+
+use crate::plugin::Plugin;
+use crate::time::{Date, DateTime};
+
+/// Reads a JSON number into a rhai value: integers stay integers, everything else is an
+/// exact decimal. `path` names the value in errors.
+fn number_to_dynamic(n: &Number, path: &str) -> Result<Dynamic, String> {
+    if let Some(i) = n.as_i64() {
+        return Ok(Dynamic::from_int(i));
+    }
+    let text = n.to_string();
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .map(Dynamic::from_decimal)
+        .map_err(|_| {
+            format!(
+                "{path}: number `{text}` is out of the exact decimal range (28 significant digits)"
+            )
+        })
+}
+
+/// Converts JSON into a rhai value. Objects become maps, arrays arrays, numbers integers or
+/// decimals, `null` becomes `()`.
+pub fn json_to_dynamic(value: &Value, path: &str) -> Result<Dynamic, String> {
+    Ok(match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => number_to_dynamic(n, path)?,
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => {
+            let mut out = Array::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(json_to_dynamic(item, &format!("{path}[{i}]"))?);
+            }
+            Dynamic::from_array(out)
+        }
+        Value::Object(fields) => {
+            let mut out = Map::new();
+            for (k, v) in fields {
+                out.insert(
+                    k.as_str().into(),
+                    json_to_dynamic(v, &format!("{path}.{k}"))?,
+                );
+            }
+            Dynamic::from_map(out)
+        }
+    })
+}
+
+/// Writes a decimal as a JSON number with exactly its digits (`12.50` stays `12.50`).
+pub fn decimal_to_json(d: Decimal) -> Value {
+    match Number::from_str(&d.to_string()) {
+        Ok(n) => Value::Number(n),
+        // Unreachable for a Decimal's own text; keep the digits rather than lose them.
+        Err(_) => Value::String(d.to_string()),
+    }
+}
+
+/// Converts a rhai value to JSON. Dates become `YYYY-MM-DD`, datetimes RFC 3339 strings,
+/// decimals exact numbers; types of plugins are asked of each plugin in turn.
+pub fn dynamic_to_json(
+    value: &Dynamic,
+    plugins: &[std::sync::Arc<dyn Plugin>],
+) -> Result<Value, String> {
+    if value.is_unit() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Ok(Value::Number(i.into()));
+    }
+    if let Ok(d) = value.as_decimal() {
+        return Ok(decimal_to_json(d));
+    }
+    if value.is_string() {
+        return Ok(Value::String(
+            value.clone().into_string().unwrap_or_default(),
+        ));
+    }
+    if let Ok(c) = value.as_char() {
+        return Ok(Value::String(c.to_string()));
+    }
+    if value.is_array() {
+        let guard = value.read_lock::<Array>();
+        let items = guard.as_deref().map(Vec::as_slice).unwrap_or_default();
+        return items
+            .iter()
+            .map(|v| dynamic_to_json(v, plugins))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if value.is_map() {
+        let mut out = serde_json::Map::new();
+        if let Some(map) = value.read_lock::<Map>() {
+            for (k, v) in map.iter() {
+                let json = dynamic_to_json(v, plugins).map_err(|e| format!("field `{k}`: {e}"))?;
+                out.insert(k.to_string(), json);
+            }
+        }
+        return Ok(Value::Object(out));
+    }
+    if let Some(d) = value.read_lock::<Date>() {
+        return Ok(Value::String(d.to_string()));
+    }
+    if let Some(t) = value.read_lock::<DateTime>() {
+        return Ok(Value::String(t.to_string()));
+    }
+    for plugin in plugins {
+        if let Some(result) = plugin.to_json(value) {
+            return result;
+        }
+    }
+    Err(format!(
+        "a value of type `{}` has no JSON form",
+        value.type_name()
+    ))
+}
+
+/// Converts TOML (params, test facts and expectations) to JSON. TOML floats are read back
+/// from their shortest exact text, so `0.15` stays `0.15`; TOML dates and datetimes become
+/// ISO strings.
+pub fn toml_to_json(value: &toml::Value) -> Result<Value, String> {
+    Ok(match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::Number((*i).into()),
+        toml::Value::Float(f) => {
+            if !f.is_finite() {
+                return Err(format!("`{f}` is not a number a contract can use"));
+            }
+            Number::from_str(&format!("{f}"))
+                .map(Value::Number)
+                .map_err(|e| e.to_string())?
+        }
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => {
+            Value::Array(items.iter().map(toml_to_json).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(t) => Value::Object(toml_table_to_json(t)?),
+    })
+}
+
+/// Converts a TOML table to a JSON object, see [`toml_to_json`].
+pub fn toml_table_to_json(table: &toml::Table) -> Result<serde_json::Map<String, Value>, String> {
+    table
+        .iter()
+        .map(|(k, v)| {
+            toml_to_json(v)
+                .map(|j| (k.clone(), j))
+                .map_err(|e| format!("`{k}`: {e}"))
+        })
+        .collect()
+}
+
+/// Reads a JSON number as an exact decimal, for comparing numbers whatever their form
+/// (`3`, `3.0` and `3.00` are equal).
+pub fn json_number_as_decimal(n: &Number) -> Option<Decimal> {
+    let text = n.to_string();
+    Decimal::from_str(&text)
+        .or_else(|_| Decimal::from_scientific(&text))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_fractions_become_exact_decimals() {
+        let v: Value = serde_json::from_str(r#"{"a": 0.1, "b": 12.50, "c": 3, "d": 1e2}"#).unwrap();
+        let d = json_to_dynamic(&v, "facts").unwrap();
+        let map = d.cast::<Map>();
+        assert_eq!(
+            map["a"].as_decimal().unwrap(),
+            Decimal::from_str("0.1").unwrap()
+        );
+        assert_eq!(map["b"].as_decimal().unwrap().to_string(), "12.50");
+        assert_eq!(map["c"].as_int().unwrap(), 3);
+        assert_eq!(map["d"].as_decimal().unwrap(), Decimal::from(100));
+    }
+
+    #[test]
+    fn huge_numbers_are_errors_with_a_path() {
+        let v: Value = serde_json::from_str(r#"{"a": [1, 1e400]}"#).unwrap();
+        let err = json_to_dynamic(&v, "facts").unwrap_err();
+        assert!(err.starts_with("facts.a[1]"), "{err}");
+    }
+
+    #[test]
+    fn decimals_serialise_with_their_digits() {
+        let d = Decimal::from_str("12.50").unwrap();
+        assert_eq!(serde_json::to_string(&decimal_to_json(d)).unwrap(), "12.50");
+    }
+
+    #[test]
+    fn toml_floats_keep_their_written_value() {
+        let t: toml::Table =
+            toml::from_str("rate = 0.15\nbig = 100000.01\nday = 2024-02-29").unwrap();
+        let j = toml_table_to_json(&t).unwrap();
+        assert_eq!(serde_json::to_string(&j["rate"]).unwrap(), "0.15");
+        assert_eq!(serde_json::to_string(&j["big"]).unwrap(), "100000.01");
+        assert_eq!(j["day"], Value::String("2024-02-29".into()));
+    }
+}
