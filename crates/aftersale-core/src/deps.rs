@@ -48,6 +48,17 @@ fn field_of<'a>(var: &Expr, parent: Option<&ASTNode<'a>>) -> Option<&'a str> {
     }
 }
 
+/// True when the node is an argument of the `curry` call rhai builds for a closure's
+/// captured variables.
+fn is_capture(parent: Option<&ASTNode>) -> bool {
+    match parent {
+        Some(ASTNode::Expr(Expr::FnCall(call, _)) | ASTNode::Stmt(Stmt::FnCall(call, _))) => {
+            call.name.as_str() == "curry"
+        }
+        _ => false,
+    }
+}
+
 fn push_unique(list: &mut Vec<String>, name: &str) {
     if !list.iter().any(|n| n == name) {
         list.push(name.to_string());
@@ -67,6 +78,8 @@ pub fn read_dependencies(ast: &AST) -> Reads {
                     ("terms", Some(name)) => {
                         reads.terms.entry(name.to_string()).or_insert(*pos);
                     }
+                    // A closure capturing `terms`: its body is walked too and must name terms.
+                    ("terms", None) if is_capture(parent) => {}
                     ("terms", None) => reads.dynamic_terms.push(*pos),
                     ("facts", Some(name)) => push_unique(&mut reads.facts, name),
                     ("params", Some(name)) => push_unique(&mut reads.params, name),

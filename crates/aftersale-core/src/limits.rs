@@ -18,7 +18,8 @@ pub struct Limits {
     pub max_function_expr_depth: usize,
     /// Length of any string a script builds, in bytes.
     pub max_string_size: usize,
-    /// Length of any array a script builds.
+    /// Length of any array a script builds. rhai re-measures a container on every change,
+    /// so growing one to this size costs time quadratic in it: keep it modest.
     pub max_array_size: usize,
     /// Number of entries in any map a script builds.
     pub max_map_size: usize,
@@ -38,7 +39,7 @@ impl Default for Limits {
             max_expr_depth: 64,
             max_function_expr_depth: 32,
             max_string_size: 1 << 20,
-            max_array_size: 100_000,
+            max_array_size: 10_000,
             max_map_size: 10_000,
             max_variables: 1_000,
             max_functions: 256,

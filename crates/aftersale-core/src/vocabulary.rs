@@ -46,6 +46,7 @@ impl Plugin for CorePlugin {
     fn register(&self, engine: &mut Engine, ctx: &PluginContext) {
         register_dates(engine);
         register_datetimes(engine, ctx);
+        register_mixed_comparisons(engine);
         register_rounding(engine);
     }
 }
@@ -120,6 +121,34 @@ fn register_datetimes(engine: &mut Engine, ctx: &PluginContext) {
     engine.register_fn("<=", |a: DateTime, b: DateTime| a <= b);
     engine.register_fn(">", |a: DateTime, b: DateTime| a > b);
     engine.register_fn(">=", |a: DateTime, b: DateTime| a >= b);
+}
+
+/// rhai answers `false` when comparing values of different types; for dates that hides
+/// mistakes (`date(x) < "2024-01-01"` would never be true), so such comparisons are errors.
+fn refuse_mixed_comparisons<A, B>(engine: &mut Engine, left: &'static str, right: &'static str)
+where
+    A: Clone + Send + Sync + 'static,
+    B: Clone + Send + Sync + 'static,
+{
+    for op in ["==", "!=", "<", "<=", ">", ">="] {
+        let message = move || {
+            format!("cannot compare a {left} with a {right} using `{op}`: convert one side first (date(..), datetime(..), dt.date(), start_of_day(d))")
+        };
+        engine.register_fn(op, move |_: A, _: B| -> Fallible<bool> { fail(message()) });
+        engine.register_fn(op, move |_: B, _: A| -> Fallible<bool> {
+            fail(format!("cannot compare a {right} with a {left} using `{op}`: convert one side first (date(..), datetime(..), dt.date(), start_of_day(d))"))
+        });
+    }
+}
+
+fn register_mixed_comparisons(engine: &mut Engine) {
+    refuse_mixed_comparisons::<Date, DateTime>(engine, "date", "datetime");
+    refuse_mixed_comparisons::<Date, rhai::ImmutableString>(engine, "date", "string");
+    refuse_mixed_comparisons::<DateTime, rhai::ImmutableString>(engine, "datetime", "string");
+    refuse_mixed_comparisons::<Date, INT>(engine, "date", "integer");
+    refuse_mixed_comparisons::<DateTime, INT>(engine, "datetime", "integer");
+    refuse_mixed_comparisons::<Date, Decimal>(engine, "date", "decimal");
+    refuse_mixed_comparisons::<DateTime, Decimal>(engine, "datetime", "decimal");
 }
 
 fn round_with(x: Decimal, places: INT, strategy: RoundingStrategy) -> Fallible<Decimal> {

@@ -1,0 +1,232 @@
+//! Load errors: each names the bundle, term, file, line and column.
+
+use aftersale_core::{BundleSource, Engine, LoadError};
+
+use crate::support::{bundle, load};
+
+fn errors(extra: &str, terms: &[(&str, &str)]) -> Vec<LoadError> {
+    match load(extra, terms) {
+        Ok(_) => panic!("expected load errors"),
+        Err(e) => e.errors,
+    }
+}
+
+#[test]
+fn two_term_cycle_names_both_terms_in_order() {
+    let errs = errors("", &[("a", "terms.b + 1"), ("b", "terms.a + 1")]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    match &errs[0] {
+        LoadError::Cycle { cycle, location } => {
+            assert_eq!(cycle, &["a", "b", "a"]);
+            assert_eq!(location.to_string(), "terms/a.rhai:1:1");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        errs[0].to_string().contains("`a` -> `b` -> `a`"),
+        "{}",
+        errs[0]
+    );
+}
+
+#[test]
+fn three_term_cycle_is_reported_once_with_every_member() {
+    let errs = errors(
+        "",
+        &[
+            ("a", "terms.c"),
+            ("b", "terms.a"),
+            ("c", "terms.b"),
+            ("d", "terms.a"),
+        ],
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(matches!(&errs[0], LoadError::Cycle { cycle, .. } if cycle == &["a", "c", "b", "a"]));
+}
+
+#[test]
+fn self_read_is_a_cycle() {
+    let errs = errors("", &[("a", "terms.a")]);
+    assert!(matches!(&errs[0], LoadError::Cycle { cycle, .. } if cycle == &["a", "a"]));
+}
+
+#[test]
+fn unknown_term_names_term_file_line_and_column() {
+    let errs = errors("", &[("a", "let x = 1;\nlet y = terms.nope;\ny")]);
+    let msg = errs[0].to_string();
+    assert_eq!(
+        msg,
+        "term `a` reads unknown term `nope` at terms/a.rhai:2:9"
+    );
+}
+
+#[test]
+fn index_with_a_literal_is_a_dependency_but_a_computed_index_is_an_error() {
+    let contract = crate::support::loaded("", &[("a", "terms[\"b\"] + 1"), ("b", "41")]);
+    assert_eq!(contract.edges(), vec![("b", "a")]);
+    let errs = errors("", &[("a", "let k = \"b\"; terms[k]"), ("b", "1")]);
+    assert!(
+        matches!(&errs[0], LoadError::DynamicTermsAccess { .. }),
+        "{errs:?}"
+    );
+    let errs = errors("", &[("a", "let t = terms; t.b"), ("b", "1")]);
+    assert!(
+        matches!(&errs[0], LoadError::DynamicTermsAccess { .. }),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn dependencies_inside_functions_and_closures_are_found() {
+    let contract = crate::support::loaded(
+        "",
+        &[
+            ("a", "let f = |x| x + terms.b.n; f.call(1)"),
+            ("b", "#{ n: 1 }"),
+            ("c", "[1, 2].map(|v| v + terms.b.n)"),
+        ],
+    );
+    let mut edges = contract.edges();
+    edges.sort_unstable();
+    assert_eq!(edges, vec![("b", "a"), ("b", "c")]);
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let errs = errors("", &[("a", "let x = ;")]);
+    match &errs[0] {
+        LoadError::Syntax { term, location, .. } => {
+            assert_eq!(term, "a");
+            assert_eq!(
+                (location.file.as_str(), location.line),
+                ("terms/a.rhai", Some(1))
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn undefined_variable_is_a_load_error() {
+    let errs = errors("", &[("a", "odometer + 1")]);
+    assert!(matches!(&errs[0], LoadError::Syntax { .. }), "{errs:?}");
+    assert!(errs[0].to_string().contains("odometer"), "{}", errs[0]);
+}
+
+#[test]
+fn unknown_plugin_is_named_with_its_position() {
+    let errs = errors("plugins = [\"calendar\"]", &[("a", "1")]);
+    let msg = errs[0].to_string();
+    assert!(
+        msg.contains("unknown plugin `calendar`") && msg.contains("contract.toml:4:"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let errs = errors(
+        "timezone = \"Mars/Olympus\"",
+        &[
+            ("a", "let x = ;"),
+            ("b", "terms.nope"),
+            ("c", "terms.d"),
+            ("d", "terms.c"),
+        ],
+    );
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn manifest_typo_is_an_error() {
+    let source = BundleSource::new("t").with_file(
+        "contract.toml",
+        "[contract]\nid='t'\nversion='1'\n[term.a]\n",
+    );
+    let err = Engine::default().load(&source).unwrap_err();
+    assert!(err.to_string().contains("term"), "{err}");
+    assert!(matches!(err.errors[0], LoadError::Manifest { .. }));
+}
+
+#[test]
+fn undeclared_and_missing_scripts_are_errors() {
+    let source = bundle("", &[("a", "1")]).with_file("terms/stray.rhai", "2");
+    let err = Engine::default().load(&source).unwrap_err();
+    assert!(
+        matches!(&err.errors[0], LoadError::UndeclaredScript { name, .. } if name == "stray"),
+        "{err}"
+    );
+
+    let source = BundleSource::new("t").with_file(
+        "contract.toml",
+        "[contract]\nid='t'\nversion='1'\n[terms.a]\n",
+    );
+    let err = Engine::default().load(&source).unwrap_err();
+    assert!(
+        matches!(&err.errors[0], LoadError::MissingScript { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn script_paths_cannot_leave_the_bundle() {
+    let source = BundleSource::new("t").with_file(
+        "contract.toml",
+        "[contract]\nid='t'\nversion='1'\n[terms.a]\nscript = \"../../etc/passwd.rhai\"\n",
+    );
+    let err = Engine::default().load(&source).unwrap_err();
+    assert!(err.to_string().contains("inside the bundle"), "{err}");
+}
+
+#[test]
+fn custom_script_path_is_used() {
+    let source = BundleSource::new("t")
+        .with_file(
+            "contract.toml",
+            "[contract]\nid='t'\nversion='1'\n[terms.a]\nscript = \"lib/a.rhai\"\n",
+        )
+        .with_file("lib/a.rhai", "7");
+    let contract = Engine::default().load(&source).unwrap();
+    assert_eq!(contract.terms()[0].file(), "lib/a.rhai");
+}
+
+#[test]
+fn invalid_ids_term_names_and_outputs_are_errors() {
+    let source = BundleSource::new("t")
+        .with_file(
+            "contract.toml",
+            "[contract]\nid='Car Warranty'\nversion='1'\noutputs=['nope']\n[terms.Bad]\n",
+        )
+        .with_file("terms/Bad.rhai", "1");
+    let err = Engine::default().load(&source).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("contract.id")
+            && text.contains("terms.Bad")
+            && text.contains("unknown output term `nope`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn import_and_eval_are_forbidden() {
+    let errs = errors("", &[("a", "import \"x\" as y; 1")]);
+    assert!(matches!(&errs[0], LoadError::Forbidden { .. }), "{errs:?}");
+    let errs = errors("", &[("a", "eval(\"1\")")]);
+    assert!(!errs.is_empty());
+}
+
+#[test]
+fn default_outputs_are_the_terms_nobody_reads() {
+    let contract = crate::support::loaded("", &[("a", "terms.b"), ("b", "1"), ("c", "2")]);
+    assert_eq!(contract.output_names(), vec!["a", "c"]);
+}
+
+#[test]
+fn graph_renders_as_dot() {
+    let contract = crate::support::loaded("outputs = [\"a\"]", &[("a", "terms.b"), ("b", "1")]);
+    let dot = contract.to_dot();
+    assert!(dot.starts_with("digraph \"t\" {"), "{dot}");
+    assert!(dot.contains("\"b\" -> \"a\";"), "{dot}");
+    assert!(dot.contains("\"a\" [label=\"a\", style=bold"), "{dot}");
+}

@@ -1,0 +1,131 @@
+//! The sandbox: limits stop hostile scripts with clear errors, and nothing reaches the
+//! outside world.
+
+use std::time::{Duration, Instant};
+
+use aftersale_core::EvalError;
+use serde_json::json;
+
+use crate::support::{error_of, eval_with, loaded};
+
+fn limit_error(script: &str) -> EvalError {
+    let err = error_of(script);
+    assert!(
+        matches!(err, EvalError::Limit { .. }),
+        "{script}: expected a limit error, got {err}"
+    );
+    err
+}
+
+#[test]
+fn endless_loop_hits_the_operation_limit_quickly() {
+    let started = Instant::now();
+    let err = limit_error("loop { }");
+    assert!(err.to_string().contains("max_operations"), "{err}");
+    // Generous bound for a debug build; the benchmark suite measures the real figure.
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn deep_recursion_hits_the_call_depth_limit() {
+    let err = limit_error("fn f(n) { f(n + 1) }\nf(0)");
+    assert!(err.to_string().contains("max_call_depth"), "{err}");
+}
+
+#[test]
+fn string_growth_hits_the_size_limit() {
+    limit_error("let s = \"xx\"; loop { s += s; }");
+}
+
+#[test]
+fn array_and_map_growth_hit_their_limits() {
+    limit_error("let a = []; loop { a.push(1); }");
+    limit_error("let m = #{}; let i = 0; loop { m[`k${i}`] = i; i += 1; }");
+}
+
+#[test]
+fn contract_limits_override_the_defaults() {
+    let contract = loaded(
+        "[limits]\nmax_operations = 50",
+        &[("a", "let s = 0; for i in 0..100 { s += i; } s")],
+    );
+    let err = eval_with(&contract, json!({})).unwrap_err();
+    assert!(matches!(err, EvalError::Limit { .. }), "{err}");
+    let contract = loaded(
+        "[limits]\nmax_operations = 100000",
+        &[("a", "let s = 0; for i in 0..100 { s += i; } s")],
+    );
+    assert_eq!(
+        eval_with(&contract, json!({})).unwrap().outputs["a"],
+        json!(4950)
+    );
+}
+
+#[test]
+fn expression_depth_is_limited_at_load() {
+    let deep = format!("{}1{}", "(".repeat(200), ")".repeat(200));
+    let err = crate::support::load("", &[("a", &deep)]).unwrap_err();
+    assert!(err.to_string().contains("term `a`"), "{err}");
+}
+
+#[test]
+fn oversized_scripts_are_refused_at_load() {
+    let long = "1 + ".repeat(100_000) + "1";
+    let err = crate::support::load("", &[("a", &long)]).unwrap_err();
+    assert!(err.to_string().contains("script size"), "{err}");
+}
+
+#[test]
+fn integer_overflow_and_division_by_zero_are_errors() {
+    assert!(error_of("9223372036854775807 + 1")
+        .to_string()
+        .contains("term `x`"));
+    assert!(error_of("1 / 0").to_string().contains("term `x`"));
+    assert!(error_of("1.5 / 0").to_string().contains("term `x`"));
+}
+
+#[test]
+fn no_clock_no_sleep_no_exit_no_eval() {
+    for script in ["timestamp()", "sleep(10)", "exit(1)", "parse_json(\"{}\")"] {
+        let err = error_of(script);
+        assert!(err.to_string().contains("not found"), "{script}: {err}");
+    }
+}
+
+#[test]
+fn print_goes_to_the_trace_not_stdout() {
+    let contract = loaded("", &[("a", "print(\"hello\"); debug(42); 1")]);
+    let as_of = contract.parse_as_of("2025-01-01").unwrap();
+    let d = contract
+        .evaluate(&aftersale_core::Request::new(json!({}), as_of).with_trace(true))
+        .unwrap();
+    let logs = &d.trace.unwrap()[0].logs;
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0], "hello");
+    assert!(logs[1].contains("42"), "{logs:?}");
+}
+
+#[test]
+fn zero_limits_are_refused() {
+    let err = crate::support::load("[limits]\nmax_call_depth = 0", &[("a", "1")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("max_call_depth must be at least 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_engine_stays_healthy_after_a_hostile_script() {
+    let contract = loaded(
+        "outputs = [\"good\"]",
+        &[("bad", "loop {}"), ("good", "facts.n * 2")],
+    );
+    let as_of = contract.parse_as_of("2025-01-01").unwrap();
+    let bad = aftersale_core::Request::new(json!({"n": 1}), as_of).with_outputs(["bad"]);
+    assert!(contract.evaluate(&bad).is_err());
+    assert_eq!(
+        eval_with(&contract, json!({"n": 21})).unwrap().outputs["good"],
+        json!(42)
+    );
+}
