@@ -1,4 +1,5 @@
 //! Integration tests of the core, one binary with a module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
 
 mod support {
     use aftersale_core::{
