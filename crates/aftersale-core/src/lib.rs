@@ -45,3 +45,8 @@ pub use time::{Date, DateTime};
 
 /// The rhai version plugins must register against.
 pub use rhai;
+
+/// The README's Rust examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

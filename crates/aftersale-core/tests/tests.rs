@@ -1,5 +1,10 @@
 //! Integration tests of the core, one binary with a module per concern.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests fail loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
 
 mod support {
     use aftersale_core::{
