@@ -41,10 +41,14 @@ fn location_json(location: Option<&Location>) -> Value {
     }
 }
 
-/// Text for one load problem.
-pub fn load_error_text(bundle_dir: &Path, error: &LoadError) -> String {
-    let mut out = format!("error: {error}\n");
-    if let Some(location) = error.location() {
+/// Text for an error: the message, then where it is with the source line and a caret.
+pub fn error_text(
+    bundle_dir: &Path,
+    message: &dyn std::fmt::Display,
+    location: Option<&Location>,
+) -> String {
+    let mut out = format!("error: {message}\n");
+    if let Some(location) = location {
         out.push_str(&format!(
             "  --> {}\n",
             bundle_dir.join(&location.file).display()
@@ -54,6 +58,11 @@ pub fn load_error_text(bundle_dir: &Path, error: &LoadError) -> String {
         }
     }
     out
+}
+
+/// Text for one load problem.
+pub fn load_error_text(bundle_dir: &Path, error: &LoadError) -> String {
+    error_text(bundle_dir, error, error.location())
 }
 
 /// JSON for the problems of one bundle.
@@ -72,17 +81,7 @@ pub fn load_errors_json(bundle_dir: &Path, errors: &LoadErrors) -> Value {
 
 /// Text for an evaluation error.
 pub fn eval_error_text(bundle_dir: &Path, error: &EvalError) -> String {
-    let mut out = format!("error: {error}\n");
-    if let Some(location) = error.location() {
-        out.push_str(&format!(
-            "  --> {}\n",
-            bundle_dir.join(&location.file).display()
-        ));
-        if let Some(s) = snippet(bundle_dir, location) {
-            out.push_str(&s);
-        }
-    }
-    out
+    error_text(bundle_dir, error, error.location())
 }
 
 /// JSON for an evaluation error.
@@ -99,9 +98,5 @@ pub fn eval_error_json(error: &EvalError) -> Value {
 
 /// Text for a test file error.
 pub fn case_file_error_text(bundle_dir: &Path, error: &CaseFileError) -> String {
-    let mut out = format!("error: {error}\n");
-    if let Some(s) = snippet(bundle_dir, &error.location) {
-        out.push_str(&s);
-    }
-    out
+    error_text(bundle_dir, error, Some(&error.location))
 }

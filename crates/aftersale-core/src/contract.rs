@@ -20,33 +20,16 @@ use crate::value::{dynamic_to_json, json_to_dynamic};
 /// One term, compiled.
 #[derive(Debug, Clone)]
 pub struct CompiledTerm {
-    name: String,
-    description: Option<String>,
-    file: String,
-    ast: AST,
-    deps: Vec<usize>,
-    reads: Reads,
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) file: String,
+    pub(crate) ast: AST,
+    /// Indices of the terms it reads.
+    pub(crate) deps: Vec<usize>,
+    pub(crate) reads: Reads,
 }
 
 impl CompiledTerm {
-    pub(crate) fn new(
-        name: String,
-        description: Option<String>,
-        file: String,
-        ast: AST,
-        deps: Vec<usize>,
-        reads: Reads,
-    ) -> Self {
-        Self {
-            name,
-            description,
-            file,
-            ast,
-            deps,
-            reads,
-        }
-    }
-
     /// The term's name.
     pub fn name(&self) -> &str {
         &self.name

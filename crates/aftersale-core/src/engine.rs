@@ -281,8 +281,13 @@ impl Engine {
         let terms = drafts
             .into_iter()
             .zip(deps)
-            .map(|(d, reads)| {
-                CompiledTerm::new(d.name, d.description, d.file, d.ast, reads, d.reads)
+            .map(|(d, deps)| CompiledTerm {
+                name: d.name,
+                description: d.description,
+                file: d.file,
+                ast: d.ast,
+                deps,
+                reads: d.reads,
             })
             .collect();
         Ok(Contract::new(crate::contract::ContractParts {

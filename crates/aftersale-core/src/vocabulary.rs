@@ -51,6 +51,16 @@ impl Plugin for CorePlugin {
     }
 }
 
+/// `==`, `!=`, `<`, `<=`, `>`, `>=` between two values of one ordered type.
+fn register_ordering<T: Ord + Clone + Send + Sync + 'static>(engine: &mut Engine) {
+    engine.register_fn("==", |a: T, b: T| a == b);
+    engine.register_fn("!=", |a: T, b: T| a != b);
+    engine.register_fn("<", |a: T, b: T| a < b);
+    engine.register_fn("<=", |a: T, b: T| a <= b);
+    engine.register_fn(">", |a: T, b: T| a > b);
+    engine.register_fn(">=", |a: T, b: T| a >= b);
+}
+
 fn register_dates(engine: &mut Engine) {
     engine.register_type_with_name::<Date>("date");
     engine.register_fn("date", |text: &str| lift(Date::parse(text)));
@@ -73,12 +83,7 @@ fn register_dates(engine: &mut Engine) {
     });
     engine.register_fn("to_string", |d: &mut Date| d.to_string());
     engine.register_fn("to_debug", |d: &mut Date| d.to_string());
-    engine.register_fn("==", |a: Date, b: Date| a == b);
-    engine.register_fn("!=", |a: Date, b: Date| a != b);
-    engine.register_fn("<", |a: Date, b: Date| a < b);
-    engine.register_fn("<=", |a: Date, b: Date| a <= b);
-    engine.register_fn(">", |a: Date, b: Date| a > b);
-    engine.register_fn(">=", |a: Date, b: Date| a >= b);
+    register_ordering::<Date>(engine);
     engine.register_fn("min", |a: Date, b: Date| a.min(b));
     engine.register_fn("max", |a: Date, b: Date| a.max(b));
 }
@@ -115,12 +120,7 @@ fn register_datetimes(engine: &mut Engine, ctx: &PluginContext) {
     });
     engine.register_fn("to_string", |t: &mut DateTime| t.to_string());
     engine.register_fn("to_debug", |t: &mut DateTime| t.to_string());
-    engine.register_fn("==", |a: DateTime, b: DateTime| a == b);
-    engine.register_fn("!=", |a: DateTime, b: DateTime| a != b);
-    engine.register_fn("<", |a: DateTime, b: DateTime| a < b);
-    engine.register_fn("<=", |a: DateTime, b: DateTime| a <= b);
-    engine.register_fn(">", |a: DateTime, b: DateTime| a > b);
-    engine.register_fn(">=", |a: DateTime, b: DateTime| a >= b);
+    register_ordering::<DateTime>(engine);
 }
 
 /// rhai answers `false` when comparing values of different types; for dates that hides
