@@ -230,3 +230,30 @@ fn graph_renders_as_dot() {
     assert!(dot.contains("\"b\" -> \"a\";"), "{dot}");
     assert!(dot.contains("\"a\" [label=\"a\", style=bold"), "{dot}");
 }
+
+#[test]
+fn missing_manifest_and_missing_folder_are_errors() {
+    let err = Engine::default()
+        .load(&BundleSource::new("empty"))
+        .unwrap_err();
+    assert!(matches!(err.errors[0], LoadError::MissingManifest), "{err}");
+    let err = Engine::default()
+        .load_dir(std::path::Path::new("/nonexistent/bundle"))
+        .unwrap_err();
+    assert!(matches!(err.errors[0], LoadError::Io { .. }), "{err}");
+}
+
+#[test]
+fn non_utf8_scripts_are_reported_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("aftersale-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("terms")).unwrap();
+    std::fs::write(
+        dir.join("contract.toml"),
+        "[contract]\nid='t'\nversion='1'\n[terms.a]\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("terms/a.rhai"), [0x31, 0xff, 0xfe]).unwrap();
+    let err = Engine::default().load_dir(&dir).unwrap_err();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(err.to_string().contains("UTF-8"), "{err}");
+}

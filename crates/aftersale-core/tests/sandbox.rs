@@ -129,3 +129,36 @@ fn the_engine_stays_healthy_after_a_hostile_script() {
         json!(42)
     );
 }
+
+#[test]
+fn map_growth_hits_the_map_size_limit() {
+    let contract = loaded(
+        "[limits]\nmax_map_size = 50",
+        &[(
+            "a",
+            "let m = #{}; for i in 0..100 { m[`k${i}`] = i; } m.len()",
+        )],
+    );
+    let err = eval_with(&contract, json!({})).unwrap_err();
+    assert!(err.to_string().contains("max_map_size"), "{err}");
+}
+
+#[test]
+fn variables_and_functions_are_limited() {
+    let contract = loaded(
+        "[limits]\nmax_variables = 5",
+        &[(
+            "a",
+            "let a = 1; let b = 2; let c = 3; let d = 4; let e = 5; let f = 6; a",
+        )],
+    );
+    let err = eval_with(&contract, json!({})).unwrap_err();
+    assert!(err.to_string().contains("max_variables"), "{err}");
+    let fns: String = (0..5).map(|i| format!("fn f{i}() {{ {i} }}\n")).collect();
+    let err = crate::support::load(
+        "[limits]\nmax_functions = 3",
+        &[("a", &format!("{fns}f0()"))],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("term `a`"), "{err}");
+}
