@@ -1,10 +1,12 @@
 //! `aftersale`: the command line of the aftersale rules engine.
 //!
-//! Subcommands: `eval` (decide one request), `check` (load bundles and report every
-//! problem), `graph` (the term graph as DOT) and `test` (run bundles' example cases).
+//! Subcommands: `eval` (decide one request), `batch` (decide a stream of requests in
+//! parallel), `check` (load bundles and report every problem), `graph` (the term graph as
+//! DOT) and `test` (run bundles' example cases).
 //! Exit status: 0 success, 1 contract, evaluation or test failure, 2 usage or unreadable
 //! input. Errors go to stderr, as text with a source snippet or as JSON (`--format json`).
 
+mod batch;
 mod render;
 mod test_cmd;
 
@@ -62,6 +64,8 @@ enum Command {
         /// The bundle folder.
         bundle: PathBuf,
     },
+    /// Evaluate a stream of requests (JSON Lines or CSV) in parallel, one output line each.
+    Batch(batch::BatchArgs),
     /// Run bundles' example cases (tests/*.toml).
     Test {
         /// Bundle folders.
@@ -87,7 +91,10 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error: internal error, please report it: {info}");
     }));
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match cli.command {
         Command::Eval {
             bundle,
@@ -108,12 +115,33 @@ fn main() -> ExitCode {
         Command::Check { bundles } => check(cli.format, &bundles),
         Command::Graph { bundle } => graph(cli.format, &bundle),
         Command::Test { bundles } => test_cmd::run(cli.format, &bundles),
+        Command::Batch(args) => batch::run(cli.format, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Failed) => ExitCode::from(1),
         Err(Failure::BadInput) => ExitCode::from(2),
     }
+}
+
+/// Reports a command-line usage error: clap's own text, or JSON when `--format json` was
+/// given (read from the raw arguments, since parsing failed). Help and version go to stdout.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) && e.exit_code() == 0 {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.windows(2).any(|w| w[0] == "--format" && w[1] == "json") || args.iter().any(|a| a == "--format=json");
+    if json {
+        let message = e.kind().as_str().map_or_else(|| e.to_string(), str::to_string);
+        let detail = e.to_string();
+        eprintln!("{}", json!({"error": {"code": "usage", "message": message, "detail": detail.trim()}}));
+    } else {
+        let _ = e.print();
+    }
+    ExitCode::from(2)
 }
 
 /// Prints an error to stderr in the chosen format.
@@ -138,7 +166,10 @@ pub fn print_out(text: &str) -> Result<(), Failure> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(_) => Err(Failure::Failed),
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            Err(Failure::Failed)
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use rhai::{Dynamic, EvalAltResult, Map, Scope, AST};
 
 use crate::decision::{Decision, Request, TraceEntry};
 use crate::deps::Reads;
+use crate::engine::SCOPE_VARIABLES;
 use crate::error::{AsOfError, EvalError, Location};
 use crate::graph::TermGraph;
 use crate::limits::Limits;
@@ -261,8 +262,13 @@ impl Contract {
         }
         let facts = json_to_dynamic(&request.facts, "facts")
             .map_err(|message| EvalError::InvalidFacts { message })?;
-        let as_of = Dynamic::from(request.as_of);
         let (plan, requested) = self.plan_for(request)?;
+        // One scope for the whole evaluation: facts and params are pushed once, as constants,
+        // so no script can change what it or any other term was given.
+        let mut scope = Scope::new();
+        scope.push_constant_dynamic("facts", facts);
+        scope.push_constant_dynamic("params", self.parts.params.clone());
+        scope.push_constant_dynamic("as_of", Dynamic::from(request.as_of));
         let outputs_idx = requested.as_ref().unwrap_or(&self.parts.outputs);
 
         let mut values: Vec<Option<Dynamic>> = vec![None; self.parts.terms.len()];
@@ -272,7 +278,7 @@ impl Contract {
                 continue;
             };
             let started = trace.is_some().then(Instant::now);
-            let value = self.run_term(term, &facts, &as_of, &values);
+            let value = self.run_term(term, &mut scope, &values);
             let logs = take_log();
             let value = value?;
             if let Some(trace) = trace.as_mut() {
@@ -324,8 +330,7 @@ impl Contract {
     fn run_term(
         &self,
         term: &CompiledTerm,
-        facts: &Dynamic,
-        as_of: &Dynamic,
+        scope: &mut Scope<'static>,
         values: &[Option<Dynamic>],
     ) -> Result<Dynamic, EvalError> {
         let mut read = Map::new();
@@ -334,15 +339,13 @@ impl Contract {
                 read.insert(t.name.as_str().into(), v.clone());
             }
         }
-        // Constants: a script cannot change what it, or any other term, was given.
-        let mut scope = Scope::new();
-        scope.push_constant_dynamic("facts", facts.clone());
-        scope.push_constant_dynamic("params", self.parts.params.clone());
+        // `terms` is the scope's last entry: drop it and whatever the previous script
+        // declared, then give this term its own.
+        scope.rewind(SCOPE_VARIABLES.len() - 1);
         scope.push_constant_dynamic("terms", Dynamic::from_map(read));
-        scope.push_constant_dynamic("as_of", as_of.clone());
         self.parts
             .engine
-            .eval_ast_with_scope::<Dynamic>(&mut scope, &term.ast)
+            .eval_ast_with_scope::<Dynamic>(scope, &term.ast)
             .map_err(|err| self.term_error(term, &err))
     }
 

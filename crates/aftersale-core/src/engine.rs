@@ -21,8 +21,9 @@ use crate::sandbox::sandboxed_engine;
 use crate::value::{json_to_dynamic, toml_table_to_json};
 use crate::vocabulary::CorePlugin;
 
-/// The variables every script has in scope.
-pub(crate) const SCOPE_VARIABLES: [&str; 4] = ["facts", "params", "terms", "as_of"];
+/// The variables every script has in scope, in the order evaluation pushes them (`terms`
+/// last, since it is the one that changes from term to term).
+pub(crate) const SCOPE_VARIABLES: [&str; 4] = ["facts", "params", "as_of", "terms"];
 
 /// Loads bundles with a chosen set of plugins and default limits.
 ///

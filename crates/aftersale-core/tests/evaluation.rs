@@ -224,3 +224,17 @@ fn contract_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Contract>();
 }
+
+#[test]
+fn a_copy_changed_in_one_term_leaves_the_original_for_others() {
+    let contract = loaded(
+        "[params]\nlimits = { km = 100 }",
+        &[
+            ("a", "let p = params.limits; p.km = 5; let f = facts.car; f.km = 7; let b = terms.base; b.v = 9; [p.km, f.km, b.v]"),
+            ("base", "#{ v: 1 }"),
+            ("z", "let seen = terms.a; [params.limits.km, facts.car.km, terms.base.v, seen]"),
+        ],
+    );
+    let d = eval_with(&contract, json!({"car": {"km": 42}})).unwrap();
+    assert_eq!(d.outputs["z"], json!([100, 42, 1, [5, 7, 9]]));
+}
