@@ -90,7 +90,12 @@ fn error_line(line: u64, code: &str, message: &str, extra: Option<Value>) -> Str
 }
 
 /// Evaluates one record into its output line; the bool says whether it failed.
-fn evaluate_record(contract: &Contract, args: &BatchArgs, as_of: DateTime, (line, parsed): Record) -> (String, bool) {
+fn evaluate_record(
+    contract: &Contract,
+    args: &BatchArgs,
+    as_of: DateTime,
+    (line, parsed): Record,
+) -> (String, bool) {
     let value = match parsed {
         Ok(v) => v,
         Err(message) => return (error_line(line, "invalid_input", &message, None), true),
@@ -102,21 +107,44 @@ fn evaluate_record(contract: &Contract, args: &BatchArgs, as_of: DateTime, (line
     match contract.evaluate(&request) {
         Ok(decision) => match serde_json::to_string(&decision) {
             Ok(text) => (text, false),
-            Err(e) => (error_line(line, "serialisation", &e.to_string(), None), true),
+            Err(e) => (
+                error_line(line, "serialisation", &e.to_string(), None),
+                true,
+            ),
         },
         Err(e) => {
             let detail = render::eval_error_json(&e);
-            (error_line(line, detail["code"].as_str().unwrap_or("evaluation"), &e.to_string(), Some(json!({"term": detail["term"], "location": detail["location"]}))), true)
+            (
+                error_line(
+                    line,
+                    detail["code"].as_str().unwrap_or("evaluation"),
+                    &e.to_string(),
+                    Some(json!({"term": detail["term"], "location": detail["location"]})),
+                ),
+                true,
+            )
         }
     }
 }
 
-fn build_request(contract: &Contract, args: &BatchArgs, as_of: DateTime, value: Value) -> Result<Request, String> {
+fn build_request(
+    contract: &Contract,
+    args: &BatchArgs,
+    as_of: DateTime,
+    value: Value,
+) -> Result<Request, String> {
     let outputs = (!args.outputs.is_empty()).then(|| args.outputs.clone());
     if !args.requests {
-        return Ok(Request { facts: value, as_of, trace: args.trace, outputs });
+        return Ok(Request {
+            facts: value,
+            as_of,
+            trace: args.trace,
+            outputs,
+        });
     }
-    let Value::Object(mut obj) = value else { return Err("a request must be a JSON object".into()) };
+    let Value::Object(mut obj) = value else {
+        return Err("a request must be a JSON object".into());
+    };
     let facts = obj.remove("facts").ok_or("a request needs `facts`")?;
     let as_of = match obj.remove("as_of") {
         Some(Value::String(text)) => contract.parse_as_of(&text).map_err(|e| e.to_string())?,
@@ -129,13 +157,23 @@ fn build_request(contract: &Contract, args: &BatchArgs, as_of: DateTime, value: 
         None => args.trace,
     };
     let outputs = match obj.remove("outputs") {
-        Some(v) => Some(serde_json::from_value::<Vec<String>>(v).map_err(|_| "`outputs` must be an array of term names".to_string())?),
+        Some(v) => Some(
+            serde_json::from_value::<Vec<String>>(v)
+                .map_err(|_| "`outputs` must be an array of term names".to_string())?,
+        ),
         None => outputs,
     };
     if let Some(key) = obj.keys().next() {
-        return Err(format!("unknown request field `{key}` (expected facts, as_of, trace, outputs)"));
+        return Err(format!(
+            "unknown request field `{key}` (expected facts, as_of, trace, outputs)"
+        ));
     }
-    Ok(Request { facts, as_of, trace, outputs })
+    Ok(Request {
+        facts,
+        as_of,
+        trace,
+        outputs,
+    })
 }
 
 /// A CSV cell as a fact: integers, decimals and booleans by their look, empty cells absent,
@@ -148,9 +186,13 @@ fn csv_cell(text: &str) -> Option<Value> {
     if t == "true" || t == "false" {
         return Some(Value::Bool(t == "true"));
     }
-    let numeric = t.trim_start_matches('-').chars().all(|c| c.is_ascii_digit() || c == '.')
+    let numeric = t
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.')
         && t.chars().filter(|&c| c == '.').count() <= 1
-        && t.trim_start_matches('-').starts_with(|c: char| c.is_ascii_digit());
+        && t.trim_start_matches('-')
+            .starts_with(|c: char| c.is_ascii_digit());
     if numeric {
         if let Ok(n) = t.parse::<serde_json::Number>() {
             return Some(Value::Number(n));
@@ -169,7 +211,12 @@ fn open_input(path: &Path) -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
 }
 
 /// Reads records and sends them in chunks, waiting for a ticket before each chunk.
-fn read_jsonl(input: Box<dyn Read + Send>, chunks: &SyncSender<(u64, Vec<Record>)>, tickets: &Receiver<()>, progress: &ProgressBar) {
+fn read_jsonl(
+    input: Box<dyn Read + Send>,
+    chunks: &SyncSender<(u64, Vec<Record>)>,
+    tickets: &Receiver<()>,
+    progress: &ProgressBar,
+) {
     let mut reader = BufReader::with_capacity(1 << 16, input);
     let (mut seq, mut line_no, mut chunk) = (0u64, 0u64, Vec::with_capacity(CHUNK));
     let mut buf = String::new();
@@ -185,13 +232,19 @@ fn read_jsonl(input: Box<dyn Read + Send>, chunks: &SyncSender<(u64, Vec<Record>
                 if text.is_empty() {
                     continue;
                 }
-                chunk.push((line_no, serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}"))));
+                chunk.push((
+                    line_no,
+                    serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}")),
+                ));
             }
             Err(e) => {
                 chunk.push((line_no, Err(format!("unreadable line: {e}"))));
                 // A read error (invalid UTF-8, I/O) may not advance: skip to the next newline.
                 let mut skipped = Vec::new();
-                if reader.read_until(b'\n', &mut skipped).map_or(true, |n| n == 0) {
+                if reader
+                    .read_until(b'\n', &mut skipped)
+                    .map_or(true, |n| n == 0)
+                {
                     break;
                 }
             }
@@ -208,8 +261,16 @@ fn read_jsonl(input: Box<dyn Read + Send>, chunks: &SyncSender<(u64, Vec<Record>
     }
 }
 
-fn read_csv(input: Box<dyn Read + Send>, chunks: &SyncSender<(u64, Vec<Record>)>, tickets: &Receiver<()>, progress: &ProgressBar) {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input);
+fn read_csv(
+    input: Box<dyn Read + Send>,
+    chunks: &SyncSender<(u64, Vec<Record>)>,
+    tickets: &Receiver<()>,
+    progress: &ProgressBar,
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
@@ -222,7 +283,11 @@ fn read_csv(input: Box<dyn Read + Send>, chunks: &SyncSender<(u64, Vec<Record>)>
     let (mut seq, mut chunk) = (0u64, Vec::with_capacity(CHUNK));
     let mut last_pos = 0u64;
     for (i, row) in reader.records().enumerate() {
-        let line = row.as_ref().ok().and_then(|r| r.position()).map_or(i as u64 + 2, |p| p.line());
+        let line = row
+            .as_ref()
+            .ok()
+            .and_then(|r| r.position())
+            .map_or(i as u64 + 2, |p| p.line());
         let record = row.map_err(|e| format!("invalid CSV row: {e}")).map(|row| {
             if let Some(pos) = row.position() {
                 progress.inc(pos.byte().saturating_sub(last_pos));
@@ -254,20 +319,29 @@ fn progress_bar(size: Option<u64>) -> ProgressBar {
     }
     match size {
         Some(total) => ProgressBar::new(total).with_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} {bytes} read {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {bytes} read {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     }
 }
 
 fn create_output(path: &Path) -> io::Result<Box<dyn Write>> {
     if path.as_os_str() == "-" {
-        Ok(Box::new(BufWriter::with_capacity(1 << 16, io::stdout().lock())))
+        Ok(Box::new(BufWriter::with_capacity(
+            1 << 16,
+            io::stdout().lock(),
+        )))
     } else {
-        Ok(Box::new(BufWriter::with_capacity(1 << 16, File::create(path)?)))
+        Ok(Box::new(BufWriter::with_capacity(
+            1 << 16,
+            File::create(path)?,
+        )))
     }
 }
 
@@ -275,7 +349,11 @@ fn create_output(path: &Path) -> io::Result<Box<dyn Write>> {
 pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
     let contract = load(format, &args.bundle)?;
     let fail = |code: &str, message: String| {
-        report(format, format!("error: {message}\n"), json!({"code": code, "message": message}));
+        report(
+            format,
+            format!("error: {message}\n"),
+            json!({"code": code, "message": message}),
+        );
     };
     let as_of = match &args.as_of {
         Some(text) => contract.parse_as_of(text).map_err(|e| {
@@ -283,22 +361,38 @@ pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
             Failure::BadInput
         })?,
         // Read once, so every record of the batch is judged at the same instant.
-        None => DateTime(chrono::Utc::now().with_timezone(&contract.timezone()).fixed_offset()),
+        None => DateTime(
+            chrono::Utc::now()
+                .with_timezone(&contract.timezone())
+                .fixed_offset(),
+        ),
     };
     let (input, size) = open_input(&args.input).map_err(|e| {
-        fail("unreadable", format!("cannot read `{}`: {e}", args.input.display()));
+        fail(
+            "unreadable",
+            format!("cannot read `{}`: {e}", args.input.display()),
+        );
         Failure::BadInput
     })?;
     let mut output = create_output(&args.output).map_err(|e| {
-        fail("unwritable", format!("cannot write `{}`: {e}", args.output.display()));
+        fail(
+            "unwritable",
+            format!("cannot write `{}`: {e}", args.output.display()),
+        );
         Failure::BadInput
     })?;
     let csv_input = match args.input_format {
         InputFormat::Csv => true,
         InputFormat::Jsonl => false,
-        InputFormat::Auto => args.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")),
+        InputFormat::Auto => args
+            .input
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv")),
     };
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let progress = progress_bar(size);
     let started = Instant::now();
     let (mut records, mut errors) = (0usize, 0usize);
@@ -329,7 +423,11 @@ pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
                     Err(_) => return,
                 };
                 let Ok((seq, chunk)) = next else { return };
-                let mut done = Done { seq, lines: Vec::with_capacity(chunk.len()), errors: 0 };
+                let mut done = Done {
+                    seq,
+                    lines: Vec::with_capacity(chunk.len()),
+                    errors: 0,
+                };
                 for record in chunk {
                     let (line, failed) = evaluate_record(contract, args, as_of, record);
                     done.lines.push(line);
@@ -353,7 +451,11 @@ pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
                 errors += done.errors;
                 if !write_failed {
                     for line in &done.lines {
-                        if output.write_all(line.as_bytes()).and_then(|()| output.write_all(b"\n")).is_err() {
+                        if output
+                            .write_all(line.as_bytes())
+                            .and_then(|()| output.write_all(b"\n"))
+                            .is_err()
+                        {
                             write_failed = true;
                             break;
                         }
@@ -374,10 +476,19 @@ pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
         write_failed = true;
     }
     let secs = started.elapsed().as_secs_f64();
-    let rate = if secs > 0.0 { records as f64 / secs } else { 0.0 };
-    eprintln!("batch: {records} records, {errors} errors, {secs:.2} s, {rate:.0} records/s, {jobs} jobs");
+    let rate = if secs > 0.0 {
+        records as f64 / secs
+    } else {
+        0.0
+    };
+    eprintln!(
+        "batch: {records} records, {errors} errors, {secs:.2} s, {rate:.0} records/s, {jobs} jobs"
+    );
     if write_failed {
-        fail("unwritable", format!("cannot write `{}` (closed or full)", args.output.display()));
+        fail(
+            "unwritable",
+            format!("cannot write `{}` (closed or full)", args.output.display()),
+        );
         return Err(Failure::Failed);
     }
     if args.fail_on_error && errors > 0 {

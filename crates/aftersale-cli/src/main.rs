@@ -128,16 +128,31 @@ fn main() -> ExitCode {
 /// given (read from the raw arguments, since parsing failed). Help and version go to stdout.
 fn usage_error(e: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) && e.exit_code() == 0 {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) && e.exit_code() == 0
+    {
         let _ = e.print();
         return ExitCode::SUCCESS;
     }
     let args: Vec<String> = std::env::args().collect();
-    let json = args.windows(2).any(|w| w[0] == "--format" && w[1] == "json") || args.iter().any(|a| a == "--format=json");
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json");
     if json {
-        let message = e.kind().as_str().map_or_else(|| e.to_string(), str::to_string);
+        let message = e
+            .kind()
+            .as_str()
+            .map_or_else(|| e.to_string(), str::to_string);
         let detail = e.to_string();
-        eprintln!("{}", json!({"error": {"code": "usage", "message": message, "detail": detail.trim()}}));
+        eprintln!(
+            "{}",
+            json!({"error": {"code": "usage", "message": message, "detail": detail.trim()}})
+        );
     } else {
         let _ = e.print();
     }
