@@ -86,13 +86,7 @@ pub fn eval_error_text(bundle_dir: &Path, error: &EvalError) -> String {
 
 /// JSON for an evaluation error.
 pub fn eval_error_json(error: &EvalError) -> Value {
-    let code = match error {
-        EvalError::UnknownOutput { .. } => "unknown_output",
-        EvalError::InvalidFacts { .. } => "invalid_facts",
-        EvalError::Limit { .. } => "limit",
-        EvalError::Value { .. } => "value",
-        _ => "evaluation",
-    };
+    let code = error.code();
     json!({"code": code, "message": error.to_string(), "term": error.term(), "location": location_json(error.location())})
 }
 

@@ -1026,3 +1026,186 @@ mod pipes {
         assert_ne!(output.status.code(), Some(101), "{stderr}");
     }
 }
+
+mod batch {
+    use super::*;
+
+    /// A bundle that doubles `facts.n` and throws on negative numbers.
+    fn doubler(root: &Path) -> PathBuf {
+        bundle(
+            root,
+            "dbl",
+            "timezone = \"Europe/Rome\"",
+            &[(
+                "dbl",
+                "if facts.n < 0 { throw \"n must not be negative\" }\n#{ n: facts.n * 2, day: as_of.date() }",
+            )],
+        )
+    }
+
+    fn lines(text: &str) -> Vec<Value> {
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    fn jsonl(n: i64) -> String {
+        (0..n)
+            .map(|i| {
+                if i == 7 {
+                    "{broken\n".to_string()
+                } else if i % 100 == 3 {
+                    format!("{{\"n\": {}}}\n", -i)
+                } else {
+                    format!("{{\"n\": {i}}}\n")
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_input_line_gets_one_output_line_in_order_with_errors_inline() {
+        let dir = tempdir();
+        let b = doubler(dir.path());
+        let input = facts(dir.path(), "in.jsonl", &jsonl(1000));
+        let out = dir.path().join("out.jsonl");
+        let run = run(&[
+            "batch".as_ref(),
+            b.as_os_str(),
+            "--input".as_ref(),
+            input.as_os_str(),
+            "--output".as_ref(),
+            out.as_os_str(),
+            "--as-of".as_ref(),
+            "2025-03-01".as_ref(),
+            "--jobs".as_ref(),
+            "2".as_ref(),
+        ]);
+        run.assert_code(0)
+            .assert_stderr_has(&["1000 records", "11 errors"]);
+        let got = lines(&std::fs::read_to_string(&out).unwrap());
+        assert_eq!(got.len(), 1000);
+        for (i, v) in got.iter().enumerate() {
+            let i = i as i64;
+            if i == 7 {
+                assert_eq!(v["line"], json!(8), "{v}");
+                assert_eq!(v["error"]["code"], json!("invalid_input"));
+            } else if i % 100 == 3 {
+                assert_eq!(v["error"]["term"], json!("dbl"), "{v}");
+                assert!(v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("must not be negative"));
+            } else {
+                assert_eq!(v["outputs"]["dbl"]["n"], json!(i * 2), "line {i}: {v}");
+                assert_eq!(v["outputs"]["dbl"]["day"], json!("2025-03-01"));
+            }
+        }
+    }
+
+    #[test]
+    fn one_and_two_jobs_write_the_same_bytes() {
+        let dir = tempdir();
+        let b = doubler(dir.path());
+        let input = facts(dir.path(), "in.jsonl", &jsonl(3000));
+        let mut outputs = Vec::new();
+        for jobs in ["1", "2"] {
+            let out = dir.path().join(format!("out{jobs}.jsonl"));
+            run(&[
+                "batch".as_ref(),
+                b.as_os_str(),
+                "--input".as_ref(),
+                input.as_os_str(),
+                "--output".as_ref(),
+                out.as_os_str(),
+                "--as-of".as_ref(),
+                "2025-03-01".as_ref(),
+                "--jobs".as_ref(),
+                jobs.as_ref(),
+            ])
+            .assert_code(0);
+            outputs.push(std::fs::read(&out).unwrap());
+        }
+        assert_eq!(outputs[0], outputs[1]);
+    }
+
+    #[test]
+    fn stdin_to_stdout_with_requests_and_fail_on_error() {
+        let dir = tempdir();
+        let b = doubler(dir.path());
+        let input = "{\"facts\": {\"n\": 1}, \"as_of\": \"2025-12-31T23:30:00Z\"}\n{\"facts\": {\"n\": 2}}\n{\"n\": 3}\n";
+        let run = run_in(
+            None,
+            &[
+                "batch".as_ref(),
+                b.as_os_str(),
+                "--input".as_ref(),
+                "-".as_ref(),
+                "--requests".as_ref(),
+                "--as-of".as_ref(),
+                "2025-03-01".as_ref(),
+                "--fail-on-error".as_ref(),
+            ],
+            Some(input),
+        );
+        run.assert_code(1);
+        let got = lines(&run.stdout);
+        assert_eq!(
+            got[0]["outputs"]["dbl"]["day"],
+            json!("2026-01-01"),
+            "Rome is UTC+1"
+        );
+        assert_eq!(got[1]["outputs"]["dbl"]["day"], json!("2025-03-01"));
+        assert_eq!(got[2]["error"]["code"], json!("invalid_request"));
+    }
+
+    #[test]
+    fn csv_columns_become_typed_facts() {
+        let dir = tempdir();
+        let b = bundle(
+            dir.path(),
+            "csv",
+            "",
+            &[("row", "#{ n: facts.n + 1, price: facts.price * 2, ok: facts.ok, name: facts.name, has_note: \"note\" in facts }")],
+        );
+        let input = facts(
+            dir.path(),
+            "in.csv",
+            "n,price,ok,name,note\n1,12.50,true,Ada,\n2,0.10,false,\"Lovelace, A\",x\n",
+        );
+        let run = run(&[
+            "batch".as_ref(),
+            b.as_os_str(),
+            "--input".as_ref(),
+            input.as_os_str(),
+            "--as-of".as_ref(),
+            "2025-03-01".as_ref(),
+        ]);
+        run.assert_code(0);
+        assert!(run.stdout.contains("\"price\":25.00"), "{}", run.stdout);
+        let got = lines(&run.stdout);
+        assert_eq!(
+            got[0]["outputs"]["row"],
+            serde_json::from_str::<Value>(
+                r#"{"n": 2, "price": 25.00, "ok": true, "name": "Ada", "has_note": false}"#
+            )
+            .unwrap()
+        );
+        assert_eq!(got[1]["outputs"]["row"]["name"], json!("Lovelace, A"));
+        assert_eq!(got[1]["outputs"]["row"]["has_note"], json!(true));
+    }
+
+    #[test]
+    fn a_missing_input_is_bad_input() {
+        let dir = tempdir();
+        let b = doubler(dir.path());
+        run(&[
+            "batch".as_ref(),
+            b.as_os_str(),
+            "--input".as_ref(),
+            dir.path().join("absent.jsonl").as_os_str(),
+        ])
+        .assert_code(2)
+        .assert_stderr_has(&["absent.jsonl"]);
+    }
+}

@@ -291,6 +291,18 @@ impl EvalError {
         }
     }
 
+    /// A stable machine-readable code: `unknown_output`, `invalid_facts`, `evaluation`,
+    /// `limit` or `value`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownOutput { .. } => "unknown_output",
+            Self::InvalidFacts { .. } => "invalid_facts",
+            Self::Term { .. } => "evaluation",
+            Self::Limit { .. } => "limit",
+            Self::Value { .. } => "value",
+        }
+    }
+
     /// True when the request itself is wrong (unknown output, facts that are not an object),
     /// as opposed to a term failing on it.
     pub fn is_bad_request(&self) -> bool {

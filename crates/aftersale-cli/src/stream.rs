@@ -1,0 +1,386 @@
+//! The streaming batch pipeline behind `aftersale batch`: evaluates a stream of requests
+//! (JSON Lines or CSV) on several threads and writes one JSON line per input, in input order,
+//! in constant memory.
+//!
+//! A reader thread cuts the input into chunks of records; worker threads evaluate chunks; the
+//! calling thread writes results back in order. A fixed number of tickets bounds the chunks in
+//! flight, so memory does not grow with the input, however slow one chunk is.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use aftersale_core::{Contract, DateTime, Request};
+use indicatif::ProgressBar;
+use serde_json::{json, Map, Value};
+
+/// Records per chunk: large enough to amortise channel traffic, small enough to keep
+/// latency and memory low.
+const CHUNK: usize = 256;
+
+/// How every record of a batch is evaluated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The evaluation instant, unless a request line gives its own.
+    pub as_of: DateTime,
+    /// Lines are requests `{"facts", "as_of"?, "trace"?, "outputs"?}` rather than facts.
+    pub requests: bool,
+    /// Include a trace in every decision.
+    pub trace: bool,
+    /// Terms to decide instead of the contract's outputs.
+    pub outputs: Option<Vec<String>>,
+}
+
+/// What a batch did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Records written.
+    pub records: usize,
+    /// Records that got an error line.
+    pub errors: usize,
+    /// Why writing stopped, if it did.
+    pub write_error: Option<io::Error>,
+}
+
+/// One input record: its line number and its parsed JSON, or why it could not be read.
+type Record = (u64, Result<Value, String>);
+
+/// One chunk of results: the output lines and how many of them are errors.
+struct Done {
+    seq: u64,
+    lines: Vec<String>,
+    errors: usize,
+}
+
+fn error_line(line: u64, code: &str, message: &str, extra: Option<Value>) -> String {
+    let mut error = json!({"code": code, "message": message});
+    if let (Some(Value::Object(extra)), Value::Object(obj)) = (extra, &mut error) {
+        obj.extend(extra);
+    }
+    json!({"line": line, "error": error}).to_string()
+}
+
+/// Evaluates one record into its output line; the bool says whether it failed.
+fn evaluate_record(
+    contract: &Contract,
+    settings: &Settings,
+    (line, parsed): Record,
+) -> (String, bool) {
+    let value = match parsed {
+        Ok(v) => v,
+        Err(message) => return (error_line(line, "invalid_input", &message, None), true),
+    };
+    let request = match build_request(contract, settings, value) {
+        Ok(r) => r,
+        Err(message) => return (error_line(line, "invalid_request", &message, None), true),
+    };
+    match contract.evaluate(&request) {
+        Ok(decision) => match serde_json::to_string(&decision) {
+            Ok(text) => (text, false),
+            Err(e) => (
+                error_line(line, "serialisation", &e.to_string(), None),
+                true,
+            ),
+        },
+        Err(e) => (
+            error_line(
+                line,
+                e.code(),
+                &e.to_string(),
+                Some(json!({"term": e.term(), "location": e.location()})),
+            ),
+            true,
+        ),
+    }
+}
+
+fn build_request(
+    contract: &Contract,
+    settings: &Settings,
+    value: Value,
+) -> Result<Request, String> {
+    let outputs = settings.outputs.clone();
+    if !settings.requests {
+        return Ok(Request {
+            facts: value,
+            as_of: settings.as_of,
+            trace: settings.trace,
+            outputs,
+        });
+    }
+    let Value::Object(mut obj) = value else {
+        return Err("a request must be a JSON object".into());
+    };
+    let facts = obj.remove("facts").ok_or("a request needs `facts`")?;
+    let as_of = match obj.remove("as_of") {
+        Some(Value::String(text)) => contract.parse_as_of(&text).map_err(|e| e.to_string())?,
+        Some(other) => return Err(format!("`as_of` must be a string, found {other}")),
+        None => settings.as_of,
+    };
+    let trace = match obj.remove("trace") {
+        Some(Value::Bool(b)) => b,
+        Some(other) => return Err(format!("`trace` must be a boolean, found {other}")),
+        None => settings.trace,
+    };
+    let outputs = match obj.remove("outputs") {
+        Some(v) => Some(
+            serde_json::from_value::<Vec<String>>(v)
+                .map_err(|_| "`outputs` must be an array of term names".to_string())?,
+        ),
+        None => outputs,
+    };
+    if let Some(key) = obj.keys().next() {
+        return Err(format!(
+            "unknown request field `{key}` (expected facts, as_of, trace, outputs)"
+        ));
+    }
+    Ok(Request {
+        facts,
+        as_of,
+        trace,
+        outputs,
+    })
+}
+
+/// A CSV cell as a fact: integers, decimals and booleans by their look, empty cells absent,
+/// anything else a string.
+pub fn csv_cell(text: &str) -> Option<Value> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if t == "true" || t == "false" {
+        return Some(Value::Bool(t == "true"));
+    }
+    let numeric = t
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == '.')
+        && t.chars().filter(|&c| c == '.').count() <= 1
+        && t.trim_start_matches('-')
+            .starts_with(|c: char| c.is_ascii_digit());
+    if numeric {
+        if let Ok(n) = t.parse::<serde_json::Number>() {
+            return Some(Value::Number(n));
+        }
+    }
+    Some(Value::String(t.to_string()))
+}
+
+/// Reads records and sends them in chunks, waiting for a ticket before each chunk.
+fn read_jsonl(
+    input: Box<dyn Read + Send>,
+    chunks: &SyncSender<(u64, Vec<Record>)>,
+    tickets: &Receiver<()>,
+    progress: &ProgressBar,
+) {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let (mut seq, mut line_no, mut chunk) = (0u64, 0u64, Vec::with_capacity(CHUNK));
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        let read = reader.read_line(&mut buf);
+        line_no += 1;
+        match read {
+            Ok(0) => break,
+            Ok(n) => {
+                progress.inc(n as u64);
+                let text = buf.trim();
+                if text.is_empty() {
+                    continue;
+                }
+                chunk.push((
+                    line_no,
+                    serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}")),
+                ));
+            }
+            Err(e) => {
+                chunk.push((line_no, Err(format!("unreadable line: {e}"))));
+                // A read error (invalid UTF-8, I/O) may not advance: skip to the next newline.
+                let mut skipped = Vec::new();
+                if reader
+                    .read_until(b'\n', &mut skipped)
+                    .map_or(true, |n| n == 0)
+                {
+                    break;
+                }
+            }
+        }
+        if chunk.len() == CHUNK {
+            if tickets.recv().is_err() || chunks.send((seq, std::mem::take(&mut chunk))).is_err() {
+                return;
+            }
+            seq += 1;
+        }
+    }
+    if !chunk.is_empty() && tickets.recv().is_ok() {
+        let _ = chunks.send((seq, chunk));
+    }
+}
+
+fn read_csv(
+    input: Box<dyn Read + Send>,
+    chunks: &SyncSender<(u64, Vec<Record>)>,
+    tickets: &Receiver<()>,
+    progress: &ProgressBar,
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(input);
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            if tickets.recv().is_ok() {
+                let _ = chunks.send((0, vec![(1, Err(format!("invalid CSV header: {e}")))]));
+            }
+            return;
+        }
+    };
+    let (mut seq, mut chunk) = (0u64, Vec::with_capacity(CHUNK));
+    let mut last_pos = 0u64;
+    for (i, row) in reader.records().enumerate() {
+        let line = row
+            .as_ref()
+            .ok()
+            .and_then(|r| r.position())
+            .map_or(i as u64 + 2, |p| p.line());
+        let record = row.map_err(|e| format!("invalid CSV row: {e}")).map(|row| {
+            if let Some(pos) = row.position() {
+                progress.inc(pos.byte().saturating_sub(last_pos));
+                last_pos = pos.byte();
+            }
+            let facts: Map<String, Value> = headers
+                .iter()
+                .zip(row.iter())
+                .filter_map(|(k, v)| csv_cell(v).map(|v| (k.to_string(), v)))
+                .collect();
+            Value::Object(facts)
+        });
+        chunk.push((line, record));
+        if chunk.len() == CHUNK {
+            if tickets.recv().is_err() || chunks.send((seq, std::mem::take(&mut chunk))).is_err() {
+                return;
+            }
+            seq += 1;
+        }
+    }
+    if !chunk.is_empty() && tickets.recv().is_ok() {
+        let _ = chunks.send((seq, chunk));
+    }
+}
+
+/// Evaluates every record of `input` (CSV with a header when `csv`, else JSON Lines) with
+/// `jobs` worker threads and writes one line per record to `output`, in input order. Per-record
+/// problems become error lines; the batch goes on.
+pub fn run(
+    contract: &Contract,
+    input: Box<dyn Read + Send>,
+    csv: bool,
+    output: &mut dyn Write,
+    jobs: usize,
+    settings: &Settings,
+    progress: &ProgressBar,
+) -> Summary {
+    let jobs = jobs.max(1);
+    let mut summary = Summary::default();
+    std::thread::scope(|s| {
+        let in_flight = jobs * 4;
+        let (chunk_tx, chunk_rx) = sync_channel::<(u64, Vec<Record>)>(in_flight);
+        let (done_tx, done_rx) = sync_channel::<Done>(in_flight);
+        let (ticket_tx, ticket_rx) = sync_channel::<()>(in_flight);
+        for _ in 0..in_flight {
+            let _ = ticket_tx.send(());
+        }
+        let reader_progress = progress.clone();
+        s.spawn(move || {
+            if csv {
+                read_csv(input, &chunk_tx, &ticket_rx, &reader_progress);
+            } else {
+                read_jsonl(input, &chunk_tx, &ticket_rx, &reader_progress);
+            }
+        });
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        for _ in 0..jobs {
+            let (chunk_rx, done_tx, contract) = (Arc::clone(&chunk_rx), done_tx.clone(), contract);
+            s.spawn(move || loop {
+                let next = match chunk_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok((seq, chunk)) = next else { return };
+                let mut done = Done {
+                    seq,
+                    lines: Vec::with_capacity(chunk.len()),
+                    errors: 0,
+                };
+                for record in chunk {
+                    let (line, failed) = evaluate_record(contract, settings, record);
+                    done.lines.push(line);
+                    done.errors += usize::from(failed);
+                }
+                if done_tx.send(done).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+
+        // Write in input order; a chunk that arrives early waits in `pending`.
+        let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+        let mut next_seq = 0u64;
+        for done in done_rx {
+            pending.insert(done.seq, done);
+            while let Some(done) = pending.remove(&next_seq) {
+                next_seq += 1;
+                summary.records += done.lines.len();
+                summary.errors += done.errors;
+                if summary.write_error.is_none() {
+                    for line in &done.lines {
+                        if let Err(e) = output
+                            .write_all(line.as_bytes())
+                            .and_then(|()| output.write_all(b"\n"))
+                        {
+                            summary.write_error = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let _ = ticket_tx.send(());
+                progress.set_message(format!(
+                    "{} records, {} errors",
+                    summary.records, summary.errors
+                ));
+            }
+            if summary.write_error.is_some() {
+                // Stop the pipeline: the reader and workers see closed channels.
+                break;
+            }
+        }
+        drop(ticket_tx);
+    });
+    if summary.write_error.is_none() {
+        if let Err(e) = output.flush() {
+            summary.write_error = Some(e);
+        }
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_take_the_type_they_look_like() {
+        assert_eq!(csv_cell("42"), Some(json!(42)));
+        assert_eq!(serde_json::to_string(&csv_cell("12.50")).unwrap(), "12.50");
+        assert_eq!(csv_cell("-3"), Some(json!(-3)));
+        assert_eq!(csv_cell("true"), Some(json!(true)));
+        assert_eq!(csv_cell(""), None);
+        assert_eq!(csv_cell("2024-01-15"), Some(json!("2024-01-15")));
+        assert_eq!(csv_cell("1.2.3"), Some(json!("1.2.3")));
+        assert_eq!(csv_cell("."), Some(json!(".")));
+    }
+}
