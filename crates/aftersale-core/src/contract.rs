@@ -14,7 +14,7 @@ use crate::error::{AsOfError, EvalError, Location};
 use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
-use crate::sandbox::take_log;
+use crate::sandbox::{take_log, DeadlineGuard, TIME_LIMIT};
 use crate::time::DateTime;
 use crate::value::{dynamic_to_json, json_to_dynamic};
 
@@ -99,6 +99,11 @@ fn limit_message(err: &EvalAltResult) -> Option<String> {
             format!("{what} too large (limits `max_string_size`, `max_array_size`, `max_map_size`)")
         }
         EvalAltResult::ErrorTooManyModules(_) => "too many modules".into(),
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().into_string().is_ok_and(|t| t == TIME_LIMIT) =>
+        {
+            "time limit exceeded (limit `max_duration_ms`)".into()
+        }
         _ => return None,
     })
 }
@@ -263,6 +268,9 @@ impl Contract {
         let facts = json_to_dynamic(&request.facts, "facts")
             .map_err(|message| EvalError::InvalidFacts { message })?;
         let (plan, requested) = self.plan_for(request)?;
+        let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
+            self.parts.limits.max_duration_ms,
+        ));
         // One scope for the whole evaluation: facts and params are pushed once, as constants,
         // so no script can change what it or any other term was given.
         let mut scope = Scope::new();

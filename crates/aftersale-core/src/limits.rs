@@ -29,6 +29,10 @@ pub struct Limits {
     pub max_functions: usize,
     /// Size of a script's source, in bytes (parsing is not counted as operations).
     pub max_script_bytes: usize,
+    /// Wall-clock time one whole evaluation may take, in milliseconds: a safety net for
+    /// work that operations do not count. Unlike the other limits it depends on the machine,
+    /// so keep it far above what real decisions need.
+    pub max_duration_ms: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +48,7 @@ impl Default for Limits {
             max_variables: 1_000,
             max_functions: 256,
             max_script_bytes: 256 * 1024,
+            max_duration_ms: 1_000,
         }
     }
 }
@@ -51,7 +56,7 @@ impl Default for Limits {
 impl Limits {
     /// The names of limits set to zero (which would mean "unlimited" to rhai).
     pub fn zero_limits(&self) -> Vec<&'static str> {
-        let all: [(&'static str, bool); 10] = [
+        let all: [(&'static str, bool); 11] = [
             ("max_operations", self.max_operations == 0),
             ("max_call_depth", self.max_call_depth == 0),
             ("max_expr_depth", self.max_expr_depth == 0),
@@ -62,6 +67,7 @@ impl Limits {
             ("max_variables", self.max_variables == 0),
             ("max_functions", self.max_functions == 0),
             ("max_script_bytes", self.max_script_bytes == 0),
+            ("max_duration_ms", self.max_duration_ms == 0),
         ];
         all.into_iter()
             .filter(|(_, zero)| *zero)

@@ -2,7 +2,8 @@
 //! the outside world (no clock, no sleep, no `exit`, no file modules, no `eval`), limits on
 //! work and size, and `print`/`debug` captured into the trace instead of stdout.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 use rhai::packages::{
     ArithmeticPackage, BasicArrayPackage, BasicFnPackage, BasicIteratorPackage, BasicMapPackage,
@@ -16,6 +17,38 @@ use crate::limits::Limits;
 thread_local! {
     /// Lines printed by the term being evaluated on this thread; drained after each term.
     static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+thread_local! {
+    /// When the evaluation running on this thread must stop, if it has a time limit.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The message of the error that stops a script over its time limit.
+pub(crate) const TIME_LIMIT: &str = "time limit exceeded";
+
+/// Operations between two looks at the clock: often enough to stop a loop of expensive
+/// plugin calls soon after the deadline, rarely enough to cost nothing measurable.
+const CLOCK_EVERY: u64 = 64;
+
+/// Sets (or clears) the deadline of the evaluation on this thread; the guard clears it.
+pub(crate) struct DeadlineGuard;
+
+impl DeadlineGuard {
+    pub(crate) fn start(limit: Duration) -> Self {
+        DEADLINE.with(|d| d.set(Instant::now().checked_add(limit)));
+        Self
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        DEADLINE.with(|d| d.set(None));
+    }
+}
+
+fn past_deadline() -> bool {
+    DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline))
 }
 
 /// Most lines a term may log; beyond that they are counted but not kept.
@@ -62,6 +95,15 @@ pub(crate) fn sandboxed_engine(limits: &Limits) -> RhaiEngine {
     engine.on_debug(|text, _source, pos| match pos.line() {
         Some(line) => log_line(format!("[line {line}] {text}")),
         None => log_line(text.to_string()),
+    });
+    // The wall-clock limit is a safety net for work that operations do not count (a plugin
+    // call over a huge span); ordinary scripts meet the operation limit long before it.
+    engine.on_progress(|ops| {
+        if ops % CLOCK_EVERY == 0 && past_deadline() {
+            Some(rhai::Dynamic::from(TIME_LIMIT))
+        } else {
+            None
+        }
     });
     limits.apply(&mut engine);
     engine

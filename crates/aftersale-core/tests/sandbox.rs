@@ -162,3 +162,15 @@ fn variables_and_functions_are_limited() {
     .unwrap_err();
     assert!(err.to_string().contains("term `a`"), "{err}");
 }
+
+#[test]
+fn the_wall_clock_limit_stops_what_operations_do_not() {
+    let contract = loaded(
+        "[limits]\nmax_operations = 100000000000\nmax_duration_ms = 50",
+        &[("a", "loop { }")],
+    );
+    let started = Instant::now();
+    let err = eval_with(&contract, json!({})).unwrap_err();
+    assert!(err.to_string().contains("max_duration_ms"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
