@@ -82,9 +82,9 @@ pub enum Failure {
     BadInput,
 }
 
-/// The engine the CLI offers: the core vocabulary (domain plugins join as they land).
+/// The engine the CLI offers: the core vocabulary and every domain plugin.
 pub fn engine() -> Engine {
-    Engine::builder().build()
+    aftersale_domain::with_domain_plugins(Engine::builder()).build()
 }
 
 fn main() -> ExitCode {

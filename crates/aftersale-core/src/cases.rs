@@ -22,38 +22,51 @@ use crate::contract::Contract;
 use crate::decision::Request;
 use crate::error::{CaseFileError, Location};
 use crate::manifest::line_col;
-use crate::value::{json_number_as_decimal, toml_table_to_json};
+use crate::value::json_number_as_decimal;
 
-/// One example case.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One example case, its values converted to JSON with the digits written in the file.
+#[derive(Debug, Clone)]
 pub struct Case {
     /// What the case shows.
     pub name: String,
     /// Longer explanation.
-    #[serde(default)]
     pub description: Option<String>,
     /// The evaluation instant.
     pub as_of: String,
     /// The facts.
-    #[serde(default)]
-    pub facts: toml::Table,
+    pub facts: serde_json::Map<String, Value>,
     /// Terms to decide instead of the contract's outputs.
-    #[serde(default)]
     pub outputs: Option<Vec<String>>,
     /// The expected outputs (subset match).
-    #[serde(default)]
-    pub expect: Option<toml::Table>,
+    pub expect: Option<Value>,
     /// A substring the error message must contain.
-    #[serde(default)]
     pub expect_error: Option<String>,
+}
+
+/// A case as written, for checking the file's shape (unknown keys are errors).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseToml {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    as_of: String,
+    #[serde(default)]
+    #[allow(dead_code, reason = "read exactly from the source text instead")]
+    facts: toml::Table,
+    #[serde(default)]
+    outputs: Option<Vec<String>>,
+    #[serde(default)]
+    expect: Option<toml::Table>,
+    #[serde(default)]
+    expect_error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CaseFileToml {
     #[serde(default)]
-    case: Vec<toml::Spanned<Case>>,
+    case: Vec<toml::Spanned<CaseToml>>,
 }
 
 /// A case with the line it starts on.
@@ -80,26 +93,57 @@ pub fn parse_case_file(file: &str, text: &str) -> Result<Vec<LocatedCase>, CaseF
             message: e.message().trim().to_string(),
         }
     })?;
+    // The same file again, keeping each value's written form, so numbers keep their digits.
+    let exact = crate::value::parse_exact_toml(text)
+        .and_then(|doc| {
+            doc.get("case")
+                .map_or(Ok(Value::Array(vec![])), crate::value::toml_item_to_json)
+        })
+        .map_err(|message| CaseFileError {
+            location: Location::file(file),
+            message,
+        })?;
     let mut cases = Vec::with_capacity(parsed.case.len());
-    for spanned in parsed.case {
+    for (i, spanned) in parsed.case.into_iter().enumerate() {
         let (line, column) = line_col(text, spanned.span().start);
         let location = Location::at(file, line, column);
-        let case = spanned.into_inner();
-        if case.expect.is_some() == case.expect_error.is_some() {
+        let written = spanned.into_inner();
+        if written.expect.is_some() == written.expect_error.is_some() {
             return Err(CaseFileError {
                 location,
                 message: format!(
                     "case `{}` needs exactly one of `expect` and `expect_error`",
-                    case.name
+                    written.name
                 ),
             });
         }
-        if cases.iter().any(|c: &LocatedCase| c.case.name == case.name) {
+        if cases
+            .iter()
+            .any(|c: &LocatedCase| c.case.name == written.name)
+        {
             return Err(CaseFileError {
                 location,
-                message: format!("duplicate case name `{}`", case.name),
+                message: format!("duplicate case name `{}`", written.name),
             });
         }
+        let values = exact.get(i);
+        let facts = match values.and_then(|c| c.get("facts")) {
+            Some(Value::Object(f)) => f.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let expect = written
+            .expect
+            .as_ref()
+            .and_then(|_| values.and_then(|c| c.get("expect")).cloned());
+        let case = Case {
+            name: written.name,
+            description: written.description,
+            as_of: written.as_of,
+            facts,
+            outputs: written.outputs,
+            expect,
+            expect_error: written.expect_error,
+        };
         cases.push(LocatedCase { case, location });
     }
     Ok(cases)
@@ -186,23 +230,16 @@ pub fn run_case(contract: &Contract, case: &Case) -> Outcome {
         Ok(t) => t,
         Err(e) => return Outcome::Invalid(e.to_string()),
     };
-    let facts = match toml_table_to_json(&case.facts) {
-        Ok(f) => Value::Object(f),
-        Err(e) => return Outcome::Invalid(format!("facts: {e}")),
-    };
+    let facts = Value::Object(case.facts.clone());
     let mut request = Request::new(facts, as_of);
     request.outputs.clone_from(&case.outputs);
     let result = contract.evaluate(&request);
     match (&case.expect, &case.expect_error, result) {
-        (Some(expect), _, Ok(decision)) => {
-            let expected = match toml_table_to_json(expect) {
-                Ok(e) => Value::Object(e),
-                Err(e) => return Outcome::Invalid(format!("expect: {e}")),
-            };
+        (Some(expected), _, Ok(decision)) => {
             let mut mismatches = Vec::new();
             compare(
                 "",
-                &expected,
+                expected,
                 Some(&Value::Object(decision.outputs)),
                 &mut mismatches,
             );
@@ -261,6 +298,19 @@ mod tests {
         let paths: Vec<_> = out.iter().map(|m| m.path.as_str()).collect();
         assert_eq!(paths, ["a.b", "a.x", "l"]);
         assert_eq!(out[1].actual, None);
+    }
+
+    #[test]
+    fn r_case_values_keep_their_written_digits() {
+        let cases = parse_case_file("t.toml", "[[case]]\nname='x'\nas_of='2025-01-01'\nfacts={p=1234567890123456.78}\nexpect={a={b=0.20}}\n").unwrap();
+        assert_eq!(
+            serde_json::to_string(&cases[0].case.facts).unwrap(),
+            r#"{"p":1234567890123456.78}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&cases[0].case.expect).unwrap(),
+            r#"{"a":{"b":0.20}}"#
+        );
     }
 
     #[test]

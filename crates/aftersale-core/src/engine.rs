@@ -18,7 +18,7 @@ use crate::limits::Limits;
 use crate::manifest::{manifest_location, parse_limits, parse_manifest, Manifest, MANIFEST_FILE};
 use crate::plugin::{Plugin, PluginContext};
 use crate::sandbox::sandboxed_engine;
-use crate::value::{json_to_dynamic, toml_table_to_json};
+use crate::value::{json_to_dynamic, parse_exact_toml, toml_item_to_json};
 use crate::vocabulary::CorePlugin;
 
 /// The variables every script has in scope, in the order evaluation pushes them (`terms`
@@ -101,6 +101,16 @@ fn compile_scope() -> Scope<'static> {
         scope.push(name, Dynamic::UNIT);
     }
     scope
+}
+
+/// `[params]` as a rhai value, numbers with the digits written in `contract.toml`.
+fn exact_params(text: &str) -> Result<Dynamic, String> {
+    let doc = parse_exact_toml(text)?;
+    let params = match doc.get("params") {
+        Some(item) => toml_item_to_json(item)?,
+        None => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    json_to_dynamic(&params, "params")
 }
 
 fn is_term_name(name: &str) -> bool {
@@ -217,9 +227,8 @@ impl Engine {
             }),
         };
         let plugins = self.plugins_named(&manifest, text, &mut errors);
-        let params = match toml_table_to_json(&manifest.params)
-            .and_then(|p| json_to_dynamic(&serde_json::Value::Object(p), "params"))
-        {
+        let params = match exact_params(text) {
+            // Shared by every term's scope as a constant; cloned once per evaluation.
             Ok(p) => p,
             Err(message) => {
                 errors.push(LoadError::InvalidValue {

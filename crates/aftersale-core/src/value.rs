@@ -127,40 +127,82 @@ pub fn dynamic_to_json(
     ))
 }
 
-/// Converts TOML (params, test facts and expectations) to JSON. TOML floats are read back
-/// from their shortest exact text, so `0.15` stays `0.15`; TOML dates and datetimes become
-/// ISO strings.
-pub fn toml_to_json(value: &toml::Value) -> Result<Value, String> {
-    Ok(match value {
-        toml::Value::String(s) => Value::String(s.clone()),
-        toml::Value::Integer(i) => Value::Number((*i).into()),
-        toml::Value::Float(f) => {
-            if !f.is_finite() {
-                return Err(format!("`{f}` is not a number a contract can use"));
+/// Converts a TOML item (params, test facts and expectations), read with its source text,
+/// to JSON. Numbers keep the digits written (`0.20` stays `0.20`, `1234567890123456.78` stays
+/// exact): a float goes through its source text, never through `f64`. TOML dates and
+/// datetimes become ISO strings.
+pub fn toml_item_to_json(item: &toml_edit::Item) -> Result<Value, String> {
+    match item {
+        toml_edit::Item::None => Ok(Value::Null),
+        toml_edit::Item::Value(v) => toml_value_to_json(v),
+        toml_edit::Item::Table(t) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in t.iter() {
+                out.insert(
+                    k.to_string(),
+                    toml_item_to_json(v).map_err(|e| format!("`{k}`: {e}"))?,
+                );
             }
-            Number::from_str(&format!("{f}"))
-                .map(Value::Number)
-                .map_err(|e| e.to_string())?
+            Ok(Value::Object(out))
         }
-        toml::Value::Boolean(b) => Value::Bool(*b),
-        toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => {
-            Value::Array(items.iter().map(toml_to_json).collect::<Result<_, _>>()?)
+        toml_edit::Item::ArrayOfTables(tables) => tables
+            .iter()
+            .map(|t| toml_item_to_json(&toml_edit::Item::Table(t.clone())))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
+    }
+}
+
+fn toml_value_to_json(value: &toml_edit::Value) -> Result<Value, String> {
+    Ok(match value {
+        toml_edit::Value::String(s) => Value::String(s.value().clone()),
+        toml_edit::Value::Integer(i) => Value::Number((*i.value()).into()),
+        toml_edit::Value::Float(f) => float_to_json(f)?,
+        toml_edit::Value::Boolean(b) => Value::Bool(*b.value()),
+        toml_edit::Value::Datetime(d) => Value::String(d.value().to_string()),
+        toml_edit::Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(toml_value_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        toml_edit::Value::InlineTable(t) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in t.iter() {
+                out.insert(
+                    k.to_string(),
+                    toml_value_to_json(v).map_err(|e| format!("`{k}`: {e}"))?,
+                );
+            }
+            Value::Object(out)
         }
-        toml::Value::Table(t) => Value::Object(toml_table_to_json(t)?),
     })
 }
 
-/// Converts a TOML table to a JSON object, see [`toml_to_json`].
-pub fn toml_table_to_json(table: &toml::Table) -> Result<serde_json::Map<String, Value>, String> {
-    table
-        .iter()
-        .map(|(k, v)| {
-            toml_to_json(v)
-                .map(|j| (k.clone(), j))
-                .map_err(|e| format!("`{k}`: {e}"))
-        })
-        .collect()
+fn float_to_json(f: &toml_edit::Formatted<f64>) -> Result<Value, String> {
+    if !f.value().is_finite() {
+        return Err(format!(
+            "`{}` is not a number a contract can use",
+            f.value()
+        ));
+    }
+    let written = f
+        .as_repr()
+        .and_then(|r| r.as_raw().as_str())
+        .map(str::to_owned);
+    // Underscores and a leading `+` are TOML spelling, not digits.
+    let text = written
+        .unwrap_or_else(|| f.value().to_string())
+        .replace('_', "");
+    Number::from_str(text.trim().trim_start_matches('+'))
+        .map(Value::Number)
+        .map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Parses TOML text keeping each value's written form, for [`toml_item_to_json`].
+pub fn parse_exact_toml(text: &str) -> Result<toml_edit::DocumentMut, String> {
+    text.parse::<toml_edit::DocumentMut>()
+        .map_err(|e| e.to_string())
 }
 
 /// Reads a JSON number as an exact decimal, for comparing numbers whatever their form
@@ -204,12 +246,29 @@ mod tests {
     }
 
     #[test]
-    fn toml_floats_keep_their_written_value() {
-        let t: toml::Table =
-            toml::from_str("rate = 0.15\nbig = 100000.01\nday = 2024-02-29").unwrap();
-        let j = toml_table_to_json(&t).unwrap();
-        assert_eq!(serde_json::to_string(&j["rate"]).unwrap(), "0.15");
-        assert_eq!(serde_json::to_string(&j["big"]).unwrap(), "100000.01");
+    fn r_toml_floats_keep_their_written_digits() {
+        let doc = parse_exact_toml(
+            "rate = 0.20\nbig = 1234567890123456.78\nsep = 1_000.5\nexp = 1e3\nday = 2024-02-29\nt = { x = [0.10] }",
+        )
+        .unwrap();
+        let j = toml_item_to_json(doc.as_item()).unwrap();
+        assert_eq!(serde_json::to_string(&j["rate"]).unwrap(), "0.20");
+        assert_eq!(
+            serde_json::to_string(&j["big"]).unwrap(),
+            "1234567890123456.78"
+        );
+        assert_eq!(serde_json::to_string(&j["sep"]).unwrap(), "1000.5");
+        assert_eq!(serde_json::to_string(&j["t"]).unwrap(), r#"{"x":[0.10]}"#);
         assert_eq!(j["day"], Value::String("2024-02-29".into()));
+        let d = json_to_dynamic(&j["big"], "x").unwrap();
+        assert_eq!(d.as_decimal().unwrap().to_string(), "1234567890123456.78");
+        assert_eq!(
+            json_to_dynamic(&j["exp"], "x")
+                .unwrap()
+                .as_decimal()
+                .unwrap(),
+            Decimal::from(1000)
+        );
+        assert!(toml_item_to_json(parse_exact_toml("x = nan").unwrap().as_item()).is_err());
     }
 }

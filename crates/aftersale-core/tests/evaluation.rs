@@ -238,3 +238,16 @@ fn a_copy_changed_in_one_term_leaves_the_original_for_others() {
     let d = eval_with(&contract, json!({"car": {"km": 42}})).unwrap();
     assert_eq!(d.outputs["z"], json!([100, 42, 1, [5, 7, 9]]));
 }
+
+#[test]
+fn r_params_keep_their_written_digits() {
+    let contract = loaded(
+        "[params]\nbig = 1234567890123456.78\nshare = 0.20",
+        &[("a", "[params.big + 0.01, params.share]")],
+    );
+    let d = eval_with(&contract, json!({})).unwrap();
+    assert_eq!(
+        serde_json::to_string(&d.outputs["a"]).unwrap(),
+        "[1234567890123456.79,0.20]"
+    );
+}
