@@ -1,0 +1,614 @@
+//! The rhai side: reading plans, histories and readings from script values (maps, arrays,
+//! dates or `YYYY-MM-DD` strings, integers or decimals), and giving results back as maps.
+
+use std::sync::Arc;
+
+use aftersale_core::rhai::{Array, Dynamic, Map, INT};
+use aftersale_core::Date;
+use rust_decimal::Decimal;
+
+use super::error::MaintenanceError;
+use super::meters::{Completion, Reading};
+use super::plan::{Anchor, Counters, Link, Meters, Plan, Span, Task};
+use super::schedule::{Compliance, DuePoint, NextDue, Point, ServiceRecord, Visit};
+
+type Result<T> = std::result::Result<T, MaintenanceError>;
+
+/// The time units a counter map may hold; any other key names a meter.
+const TIME_UNITS: [&str; 4] = ["days", "weeks", "months", "years"];
+
+fn kind(value: &Dynamic) -> String {
+    if value.is_unit() {
+        "()".into()
+    } else if let Ok(i) = value.as_int() {
+        format!("the integer {i}")
+    } else if let Ok(d) = value.as_decimal() {
+        format!("the decimal {d}")
+    } else if value.is_string() {
+        format!("the string \"{value}\"")
+    } else if value.is_map() {
+        "a map".into()
+    } else if value.is_array() {
+        "an array".into()
+    } else if let Ok(b) = value.as_bool() {
+        format!("{b}")
+    } else if value.is::<Date>() {
+        format!("the date {value}")
+    } else {
+        format!("a value of type `{}`", value.type_name())
+    }
+}
+
+fn wrong(field: &str, expected: &'static str, value: &Dynamic) -> MaintenanceError {
+    MaintenanceError::WrongType {
+        field: field.to_string(),
+        expected,
+        found: kind(value),
+    }
+}
+
+fn map_of(value: &Dynamic, field: &str) -> Result<Map> {
+    value
+        .read_lock::<Map>()
+        .map(|m| m.clone())
+        .ok_or_else(|| wrong(field, "a map", value))
+}
+
+fn array_of(value: &Dynamic, field: &str) -> Result<Array> {
+    value
+        .read_lock::<Array>()
+        .map(|a| a.clone())
+        .ok_or_else(|| wrong(field, "an array", value))
+}
+
+fn string_of(value: &Dynamic, field: &str) -> Result<String> {
+    if value.is_string() {
+        Ok(value.to_string())
+    } else {
+        Err(wrong(field, "a string", value))
+    }
+}
+
+/// An integer or a decimal.
+fn number_of(value: &Dynamic, field: &str) -> Result<Decimal> {
+    if let Ok(i) = value.as_int() {
+        return Ok(Decimal::from(i));
+    }
+    value
+        .as_decimal()
+        .map_err(|_| wrong(field, "a number", value))
+}
+
+/// A `date` or a `YYYY-MM-DD` string.
+pub(crate) fn date_of(value: &Dynamic, field: &str) -> Result<Date> {
+    if let Some(d) = value.read_lock::<Date>() {
+        return Ok(*d);
+    }
+    if value.is_string() {
+        return Date::parse(&value.to_string()).map_err(|message| MaintenanceError::InvalidDate {
+            field: field.to_string(),
+            message,
+        });
+    }
+    Err(wrong(field, "a date or a YYYY-MM-DD string", value))
+}
+
+fn check_keys(map: &Map, field: &str, allowed: &[&str]) -> Result<()> {
+    for key in map.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(MaintenanceError::UnknownKey {
+                field: field.to_string(),
+                key: key.to_string(),
+                allowed: allowed.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn required<'m>(map: &'m Map, key: &str, field: &str) -> Result<&'m Dynamic> {
+    map.get(key).ok_or_else(|| MaintenanceError::Missing {
+        field: format!("{field}.{key}"),
+    })
+}
+
+/// Meter unit names are lowercase words; a singular time unit is almost surely a typo.
+fn check_meter_name(unit: &str, field: &str) -> Result<()> {
+    if let Some(plural) = ["day", "week", "month", "year"]
+        .iter()
+        .find(|s| **s == unit)
+    {
+        return Err(MaintenanceError::UnknownUnit {
+            field: field.to_string(),
+            unit: unit.to_string(),
+            hint: format!("write `{plural}s`"),
+        });
+    }
+    let mut chars = unit.chars();
+    let well_formed = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(MaintenanceError::UnknownUnit {
+            field: field.to_string(),
+            unit: unit.to_string(),
+            hint: "time units are days, weeks, months, years; meter names are lowercase letters, digits and _".into(),
+        })
+    }
+}
+
+fn whole(value: Decimal, field: &str) -> Result<i64> {
+    use rust_decimal::prelude::ToPrimitive;
+    if !value.fract().is_zero() {
+        return Err(MaintenanceError::NotWhole {
+            field: field.to_string(),
+            value: value.normalize().to_string(),
+        });
+    }
+    value
+        .to_i64()
+        .ok_or_else(|| MaintenanceError::Range(format!("`{field}` is out of range")))
+}
+
+/// A counter map: time units add up into one span; other keys are meters. In `every`
+/// (`positive`) each value must be greater than zero, elsewhere not negative.
+fn counters_of(value: &Dynamic, field: &str, positive: bool) -> Result<Counters> {
+    let map = map_of(value, field)?;
+    let mut counters = Counters::default();
+    for (key, value) in &map {
+        let key = key.as_str();
+        let path = format!("{field}.{key}");
+        let amount = number_of(value, &path)?;
+        if positive && amount <= Decimal::ZERO {
+            return Err(MaintenanceError::NotPositive {
+                field: path,
+                value: amount.normalize().to_string(),
+            });
+        }
+        if amount < Decimal::ZERO {
+            return Err(MaintenanceError::Negative {
+                field: path,
+                value: amount.normalize().to_string(),
+            });
+        }
+        if TIME_UNITS.contains(&key) {
+            let n = whole(amount, &path)?;
+            let span = counters.time.get_or_insert(Span::ZERO);
+            let out_of_range = || MaintenanceError::Range(format!("`{path}` is out of range"));
+            match key {
+                "days" => span.days = span.days.checked_add(n).ok_or_else(out_of_range)?,
+                "weeks" => {
+                    span.days = n
+                        .checked_mul(7)
+                        .and_then(|d| d.checked_add(span.days))
+                        .ok_or_else(out_of_range)?;
+                }
+                "months" => span.months = span.months.checked_add(n).ok_or_else(out_of_range)?,
+                _ => {
+                    span.months = n
+                        .checked_mul(12)
+                        .and_then(|m| m.checked_add(span.months))
+                        .ok_or_else(out_of_range)?;
+                }
+            }
+        } else {
+            check_meter_name(key, &path)?;
+            counters.meters.insert(key.to_string(), amount);
+        }
+    }
+    Ok(counters)
+}
+
+fn meters_of(value: &Dynamic, field: &str) -> Result<Meters> {
+    let map = map_of(value, field)?;
+    if let Some(unit) = map.keys().find(|k| TIME_UNITS.contains(&k.as_str())) {
+        return Err(MaintenanceError::UnknownUnit {
+            field: format!("{field}.{unit}"),
+            unit: unit.to_string(),
+            hint: "start meters are meter values such as km".into(),
+        });
+    }
+    Ok(counters_of(value, field, false)?.meters)
+}
+
+const TASK_KEYS: [&str; 8] = [
+    "name",
+    "description",
+    "every",
+    "link",
+    "anchor",
+    "tolerance",
+    "shift_factor",
+    "due_soon",
+];
+
+fn task_of(value: &Dynamic, field: &str) -> Result<Task> {
+    let map = map_of(value, field)?;
+    check_keys(&map, field, &TASK_KEYS)?;
+    let name = string_of(required(&map, "name", field)?, &format!("{field}.name"))?;
+    let every = counters_of(
+        required(&map, "every", field)?,
+        &format!("{field}.every"),
+        true,
+    )?;
+    let mut task = Task::new(name, every);
+    if let Some(d) = map.get("description") {
+        task.description = Some(string_of(d, &format!("{field}.description"))?);
+    }
+    if let Some(link) = map.get("link") {
+        let path = format!("{field}.link");
+        task.link = match string_of(link, &path)?.as_str() {
+            "or" => Link::Or,
+            "and" => Link::And,
+            other => {
+                return Err(MaintenanceError::UnknownLink {
+                    field: path,
+                    value: other.to_string(),
+                })
+            }
+        };
+    }
+    if let Some(anchor) = map.get("anchor") {
+        let path = format!("{field}.anchor");
+        task.anchor = match string_of(anchor, &path)?.as_str() {
+            "grid" => Anchor::Grid,
+            "last_completion" => Anchor::LastCompletion,
+            other => {
+                return Err(MaintenanceError::UnknownAnchor {
+                    field: path,
+                    value: other.to_string(),
+                })
+            }
+        };
+    }
+    if let Some(t) = map.get("tolerance") {
+        task.tolerance = counters_of(t, &format!("{field}.tolerance"), false)?;
+    }
+    if let Some(d) = map.get("due_soon") {
+        task.due_soon = counters_of(d, &format!("{field}.due_soon"), false)?;
+    }
+    task.shift_factor = match map.get("shift_factor") {
+        Some(f) => {
+            let path = format!("{field}.shift_factor");
+            let factor = number_of(f, &path)?;
+            if factor < Decimal::ZERO {
+                return Err(MaintenanceError::Negative {
+                    field: path,
+                    value: factor.normalize().to_string(),
+                });
+            }
+            factor
+        }
+        None if task.anchor == Anchor::Grid => Decimal::ZERO,
+        None => Decimal::ONE,
+    };
+    Ok(task)
+}
+
+/// Reads `maintenance_plan(#{ tasks, start, start_meters })`.
+pub(crate) fn plan_of(spec: &Map) -> Result<Plan> {
+    check_keys(
+        spec,
+        "maintenance_plan",
+        &["tasks", "start", "start_meters"],
+    )?;
+    let tasks_value = spec.get("tasks").ok_or_else(|| MaintenanceError::Missing {
+        field: "tasks".into(),
+    })?;
+    let start_value = spec.get("start").ok_or_else(|| MaintenanceError::Missing {
+        field: "start".into(),
+    })?;
+    let tasks = array_of(tasks_value, "tasks")?
+        .iter()
+        .enumerate()
+        .map(|(i, t)| task_of(t, &format!("tasks[{i}]")))
+        .collect::<Result<Vec<_>>>()?;
+    let start = date_of(start_value, "start")?;
+    let start_meters = match spec.get("start_meters") {
+        Some(m) if !m.is_unit() => meters_of(m, "start_meters")?,
+        _ => Meters::new(),
+    };
+    Plan::new(start, start_meters, tasks)
+}
+
+/// Reads a history: an array of `#{ task, date, <meter>: value, ... }`.
+pub(crate) fn history_of(value: &Array) -> Result<Vec<Completion>> {
+    value
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let field = format!("history[{i}]");
+            let map = map_of(entry, &field)?;
+            let task = string_of(required(&map, "task", &field)?, &format!("{field}.task"))?;
+            let date = date_of(required(&map, "date", &field)?, &format!("{field}.date"))?;
+            let mut meters = Meters::new();
+            for (key, v) in &map {
+                if key == "task" || key == "date" {
+                    continue;
+                }
+                let path = format!("{field}.{key}");
+                check_meter_name(key, &path)?;
+                meters.insert(key.to_string(), number_of(v, &path)?);
+            }
+            Ok(Completion { task, date, meters })
+        })
+        .collect()
+}
+
+/// Reads readings: an array of `#{ date, <meter>: value, ... }`, oldest first.
+pub(crate) fn readings_of(value: &Array) -> Result<Vec<Reading>> {
+    value
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let field = format!("readings[{i}]");
+            let map = map_of(entry, &field)?;
+            let date = date_of(required(&map, "date", &field)?, &format!("{field}.date"))?;
+            let mut meters = Meters::new();
+            for (key, v) in &map {
+                if key == "date" {
+                    continue;
+                }
+                let path = format!("{field}.{key}");
+                check_meter_name(key, &path)?;
+                meters.insert(key.to_string(), number_of(v, &path)?);
+            }
+            if meters.is_empty() {
+                return Err(MaintenanceError::Missing {
+                    field: format!("{field}.<meter>"),
+                });
+            }
+            Ok(Reading { date, meters })
+        })
+        .collect()
+}
+
+/// A meter amount as scripts like it: an integer when whole, else an exact decimal.
+pub(crate) fn amount(value: Decimal) -> Dynamic {
+    use rust_decimal::prelude::ToPrimitive;
+    if value.fract().is_zero() {
+        if let Some(i) = value.to_i64() {
+            return Dynamic::from_int(INT::from(i));
+        }
+    }
+    Dynamic::from_decimal(value.normalize())
+}
+
+fn meters_map(meters: &Meters) -> Dynamic {
+    let map: Map = meters
+        .iter()
+        .map(|(u, v)| (u.as_str().into(), amount(*v)))
+        .collect();
+    Dynamic::from_map(map)
+}
+
+fn date_or_unit(date: Option<Date>) -> Dynamic {
+    date.map_or(Dynamic::UNIT, Dynamic::from)
+}
+
+fn text(s: &str) -> Dynamic {
+    Dynamic::from(s.to_string())
+}
+
+fn insert_due(map: &mut Map, prefix: &str, point: &DuePoint) {
+    map.insert(format!("{prefix}_on").into(), date_or_unit(point.on));
+    map.insert(format!("{prefix}_at").into(), meters_map(&point.at));
+}
+
+fn insert_done(map: &mut Map, prefix: &str, point: Option<&Point>) {
+    map.insert(
+        format!("{prefix}_on").into(),
+        date_or_unit(point.map(|p| p.date)),
+    );
+    map.insert(
+        format!("{prefix}_at").into(),
+        point.map_or(Dynamic::UNIT, |p| meters_map(&p.meters)),
+    );
+}
+
+/// The map `plan.next_due(..)` returns.
+pub(crate) fn next_due_map(next: &NextDue) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("task".into(), text(&next.task));
+    map.insert(
+        "number".into(),
+        Dynamic::from_int(INT::try_from(next.number).unwrap_or(INT::MAX)),
+    );
+    insert_due(&mut map, "due", &next.due);
+    map.insert("due_soon_from".into(), date_or_unit(next.due_soon_from.on));
+    map.insert("due_soon_at".into(), meters_map(&next.due_soon_from.at));
+    map.insert(
+        "tolerance_until".into(),
+        date_or_unit(next.tolerance_until.on),
+    );
+    map.insert("tolerance_at".into(), meters_map(&next.tolerance_until.at));
+    map.insert("meters".into(), meters_map(&next.meters));
+    let forecast: Map = next
+        .forecast
+        .iter()
+        .map(|(u, d)| (u.as_str().into(), date_or_unit(*d)))
+        .collect();
+    map.insert("forecast".into(), Dynamic::from_map(forecast));
+    map.insert("forecast_on".into(), date_or_unit(next.forecast_on));
+    map.insert(
+        "trigger".into(),
+        next.trigger.as_deref().map_or(Dynamic::UNIT, text),
+    );
+    map.insert(
+        "days_left".into(),
+        next.days_left.map_or(Dynamic::UNIT, Dynamic::from_int),
+    );
+    map.insert("state".into(), text(next.state.as_str()));
+    insert_done(&mut map, "last_done", next.last_done.as_ref());
+    Dynamic::from_map(map)
+}
+
+/// One element of `plan.visits(..)`.
+pub(crate) fn visit_map(visit: &Visit) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("task".into(), text(&visit.task));
+    map.insert(
+        "number".into(),
+        Dynamic::from_int(INT::try_from(visit.number).unwrap_or(INT::MAX)),
+    );
+    map.insert("date".into(), Dynamic::from(visit.date));
+    insert_due(&mut map, "due", &visit.due);
+    map.insert(
+        "trigger".into(),
+        visit.trigger.as_deref().map_or(Dynamic::UNIT, text),
+    );
+    map.insert("overdue".into(), Dynamic::from_bool(visit.overdue));
+    Dynamic::from_map(map)
+}
+
+fn record_map(record: &ServiceRecord) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("task".into(), text(&record.task));
+    map.insert(
+        "number".into(),
+        Dynamic::from_int(INT::try_from(record.number).unwrap_or(INT::MAX)),
+    );
+    insert_due(&mut map, "due", &record.due);
+    map.insert(
+        "tolerance_until".into(),
+        date_or_unit(record.tolerance_until.on),
+    );
+    map.insert(
+        "tolerance_at".into(),
+        meters_map(&record.tolerance_until.at),
+    );
+    insert_done(&mut map, "done", record.done.as_ref());
+    let mut late_by = Map::new();
+    if let Some(days) = record.late_days {
+        late_by.insert("days".into(), Dynamic::from_int(days));
+    }
+    for (unit, v) in &record.late_meters {
+        late_by.insert(unit.as_str().into(), amount(*v));
+    }
+    map.insert(
+        "late_by".into(),
+        if record.done.is_some() {
+            Dynamic::from_map(late_by)
+        } else {
+            Dynamic::UNIT
+        },
+    );
+    map.insert("status".into(), text(record.status.as_str()));
+    map.insert("reason".into(), text(&record.reason));
+    Dynamic::from_map(map)
+}
+
+/// The map `plan.compliance(..)` returns.
+pub(crate) fn compliance_map(report: &Compliance) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("up_to".into(), Dynamic::from(report.up_to));
+    map.insert("compliant".into(), Dynamic::from_bool(report.compliant));
+    map.insert(
+        "services".into(),
+        Dynamic::from_array(report.services.iter().map(record_map).collect()),
+    );
+    map.insert(
+        "reasons".into(),
+        Dynamic::from_array(report.reasons().into_iter().map(text).collect()),
+    );
+    let mut counts = Map::new();
+    for status in [
+        "on_time",
+        "late_within_tolerance",
+        "late",
+        "missed",
+        "pending",
+    ] {
+        let n = report
+            .services
+            .iter()
+            .filter(|s| s.status.as_str() == status)
+            .count();
+        counts.insert(
+            status.into(),
+            Dynamic::from_int(INT::try_from(n).unwrap_or(INT::MAX)),
+        );
+    }
+    map.insert("counts".into(), Dynamic::from_map(counts));
+    let extra: Array = report
+        .extra
+        .iter()
+        .map(|e| {
+            let mut m = Map::new();
+            m.insert("task".into(), text(&e.task));
+            m.insert("date".into(), Dynamic::from(e.date));
+            m.insert("reason".into(), text(&e.reason));
+            Dynamic::from_map(m)
+        })
+        .collect();
+    map.insert("extra".into(), Dynamic::from_array(extra));
+    Dynamic::from_map(map)
+}
+
+fn span_json(span: Span) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if span.months != 0 || span.days == 0 {
+        out.insert("months".into(), span.months.into());
+    }
+    if span.days != 0 {
+        out.insert("days".into(), span.days.into());
+    }
+    serde_json::Value::Object(out)
+}
+
+fn counters_json(counters: &Counters) -> serde_json::Value {
+    let mut out = match counters.time.map(span_json) {
+        Some(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    for (unit, v) in &counters.meters {
+        out.insert(
+            unit.clone(),
+            aftersale_core::value::decimal_to_json(v.normalize()),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The JSON form of a plan, for decisions and traces.
+pub(crate) fn plan_json(plan: &Arc<Plan>) -> serde_json::Value {
+    let tasks: Vec<serde_json::Value> = plan
+        .tasks
+        .iter()
+        .map(|t| {
+            let mut m = serde_json::Map::new();
+            m.insert("name".into(), t.name.clone().into());
+            if let Some(d) = &t.description {
+                m.insert("description".into(), d.clone().into());
+            }
+            m.insert("every".into(), counters_json(&t.every));
+            m.insert("link".into(), t.link.as_str().into());
+            m.insert("anchor".into(), t.anchor.as_str().into());
+            m.insert("tolerance".into(), counters_json(&t.tolerance));
+            m.insert(
+                "shift_factor".into(),
+                aftersale_core::value::decimal_to_json(t.shift_factor.normalize()),
+            );
+            m.insert("due_soon".into(), counters_json(&t.due_soon));
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    let start_meters: serde_json::Map<String, serde_json::Value> = plan
+        .start_meters
+        .iter()
+        .map(|(u, v)| {
+            (
+                u.clone(),
+                aftersale_core::value::decimal_to_json(v.normalize()),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "start": plan.start.to_string(),
+        "start_meters": start_meters,
+        "tasks": tasks,
+    })
+}
