@@ -281,6 +281,8 @@ impl Contract {
 
         let mut values: Vec<Option<Dynamic>> = vec![None; self.parts.terms.len()];
         let mut trace = request.trace.then(|| Vec::with_capacity(plan.len()));
+        // Where each term's entry sits in the trace, so outputs reuse its JSON.
+        let mut traced: Vec<Option<usize>> = vec![None; self.parts.terms.len()];
         for &i in &plan {
             let Some(term) = self.parts.terms.get(i) else {
                 continue;
@@ -290,6 +292,9 @@ impl Contract {
             let logs = take_log();
             let value = value?;
             if let Some(trace) = trace.as_mut() {
+                if let Some(slot) = traced.get_mut(i) {
+                    *slot = Some(trace.len());
+                }
                 let duration_ns = started.map_or(0, |s| {
                     u64::try_from(s.elapsed().as_nanos()).unwrap_or(u64::MAX)
                 });
@@ -313,7 +318,17 @@ impl Contract {
             let (Some(term), Some(Some(value))) = (self.parts.terms.get(i), values.get(i)) else {
                 continue;
             };
-            outputs.insert(term.name.clone(), self.to_json(term, value)?);
+            let from_trace = traced
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|at| trace.as_ref()?.get(at))
+                .map(|entry| entry.value.clone());
+            let json = match from_trace {
+                Some(json) => json,
+                None => self.to_json(term, value)?,
+            };
+            outputs.insert(term.name.clone(), json);
         }
         Ok(Decision {
             contract: self.parts.id.clone(),

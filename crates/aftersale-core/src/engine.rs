@@ -228,7 +228,8 @@ impl Engine {
         };
         let plugins = self.plugins_named(&manifest, text, &mut errors);
         let params = match exact_params(text) {
-            // Shared by every term's scope as a constant; cloned once per evaluation.
+            // Pushed once per evaluation as a constant. Not a shared value: rhai lets a script
+            // write through a shared constant, which would leak into other terms.
             Ok(p) => p,
             Err(message) => {
                 errors.push(LoadError::InvalidValue {

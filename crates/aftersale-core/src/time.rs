@@ -20,7 +20,13 @@ pub struct DateTime(pub chrono::DateTime<FixedOffset>);
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        // Hand-written: chrono's formatter parses its pattern on every call.
+        let (y, m, d) = (self.0.year(), self.0.month(), self.0.day());
+        if (0..=9999).contains(&y) {
+            write!(f, "{y:04}-{m:02}-{d:02}")
+        } else {
+            write!(f, "{y:+05}-{m:02}-{d:02}")
+        }
     }
 }
 

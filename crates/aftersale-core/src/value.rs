@@ -12,44 +12,62 @@ use crate::plugin::Plugin;
 use crate::time::{Date, DateTime};
 
 /// Reads a JSON number into a rhai value: integers stay integers, everything else is an
-/// exact decimal. `path` names the value in errors.
-fn number_to_dynamic(n: &Number, path: &str) -> Result<Dynamic, String> {
+/// exact decimal.
+fn number_to_dynamic(n: &Number) -> Result<Dynamic, String> {
     if let Some(i) = n.as_i64() {
         return Ok(Dynamic::from_int(i));
     }
-    let text = n.to_string();
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
+    // The number's own text (serde_json keeps it: feature `arbitrary_precision`).
+    let text = n.as_str();
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
         .map(Dynamic::from_decimal)
         .map_err(|_| {
-            format!(
-                "{path}: number `{text}` is out of the exact decimal range (28 significant digits)"
-            )
+            format!("number `{text}` is out of the exact decimal range (28 significant digits)")
         })
 }
 
 /// Converts JSON into a rhai value. Objects become maps, arrays arrays, numbers integers or
-/// decimals, `null` becomes `()`.
+/// decimals, `null` becomes `()`. `path` names the value in errors (`facts`).
 pub fn json_to_dynamic(value: &Value, path: &str) -> Result<Dynamic, String> {
+    // The path of a failing value is built only on the way out of an error, so the common
+    // case allocates nothing for it.
+    convert(value).map_err(|(segments, message)| {
+        let mut full = path.to_string();
+        for segment in segments.iter().rev() {
+            full.push_str(segment);
+        }
+        format!("{full}: {message}")
+    })
+}
+
+/// The path segments of a failing value, innermost first, and what is wrong.
+type ConvertError = (Vec<String>, String);
+
+fn convert(value: &Value) -> Result<Dynamic, ConvertError> {
     Ok(match value {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from_bool(*b),
-        Value::Number(n) => number_to_dynamic(n, path)?,
-        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Number(n) => number_to_dynamic(n).map_err(|m| (Vec::new(), m))?,
+        Value::String(s) => Dynamic::from(rhai::ImmutableString::from(s.as_str())),
         Value::Array(items) => {
             let mut out = Array::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                out.push(json_to_dynamic(item, &format!("{path}[{i}]"))?);
+                out.push(convert(item).map_err(|(mut p, m)| {
+                    p.push(format!("[{i}]"));
+                    (p, m)
+                })?);
             }
             Dynamic::from_array(out)
         }
         Value::Object(fields) => {
             let mut out = Map::new();
             for (k, v) in fields {
-                out.insert(
-                    k.as_str().into(),
-                    json_to_dynamic(v, &format!("{path}.{k}"))?,
-                );
+                let item = convert(v).map_err(|(mut p, m)| {
+                    p.push(format!(".{k}"));
+                    (p, m)
+                })?;
+                out.insert(k.as_str().into(), item);
             }
             Dynamic::from_map(out)
         }
@@ -83,10 +101,8 @@ pub fn dynamic_to_json(
     if let Ok(d) = value.as_decimal() {
         return Ok(decimal_to_json(d));
     }
-    if value.is_string() {
-        return Ok(Value::String(
-            value.clone().into_string().unwrap_or_default(),
-        ));
+    if let Ok(s) = value.as_immutable_string_ref() {
+        return Ok(Value::String(s.as_str().to_owned()));
     }
     if let Ok(c) = value.as_char() {
         return Ok(Value::String(c.to_string()));
@@ -208,9 +224,9 @@ pub fn parse_exact_toml(text: &str) -> Result<toml_edit::DocumentMut, String> {
 /// Reads a JSON number as an exact decimal, for comparing numbers whatever their form
 /// (`3`, `3.0` and `3.00` are equal).
 pub fn json_number_as_decimal(n: &Number) -> Option<Decimal> {
-    let text = n.to_string();
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
+    let text = n.as_str();
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
         .ok()
 }
 
