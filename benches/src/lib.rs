@@ -64,8 +64,10 @@ fn money(rng: &mut Rng, lo_cents: i64, hi_cents: i64) -> Value {
 /// Facts of a claim under `rules/car-warranty`: vehicles of every age and mileage, every
 /// component, a service history with some services late, and the occasional exclusion.
 pub fn car_warranty_claim(rng: &mut Rng) -> Value {
-    let in_service = rng.range(1500, 3900); // 2019-02 .. 2025-09
-    let age_days = rng.range(10, 2900);
+    // In service 2019-02 .. 2025-09, claims by 2026-05-31 (day 4168), so every claim can be
+    // judged at any as_of from June 2026 on.
+    let in_service = rng.range(1500, 3900);
+    let age_days = rng.range(10, 2900).min(4168 - in_service);
     let km_per_year = rng.range(5_000, 45_000);
     let odometer = age_days * km_per_year / 365;
     let mut services = Vec::new();
@@ -123,8 +125,10 @@ pub fn car_warranty_claim(rng: &mut Rng) -> Value {
 
 /// Facts of a claim under `rules/eu-legal-guarantee`.
 pub fn eu_legal_guarantee_claim(rng: &mut Rng) -> Value {
+    // Deliveries 2021-11 .. 2025-09, defects noticed by 2025-12-31 (day 4017), so every
+    // claim can be judged at any as_of from 2026 on.
     let delivery = rng.range(2500, 3900);
-    let defect = delivery + rng.range(0, 1200);
+    let defect = (delivery + rng.range(0, 1200)).min(4017);
     let mut facts = json!({
         "delivery_date": date(delivery),
         "defect_noticed_on": date(defect),
