@@ -1,9 +1,10 @@
 //! Criterion benchmarks of the domain plugins' arithmetic: business time across a year of a
-//! calendar with lunch breaks, holidays and DST changes.
+//! calendar with lunch breaks, holidays and DST changes; and the `helpdesk-sla` decision (every
+//! SLA clock and escalation) over a 200-event ticket history, JSON in and out.
 //!
 //! Run: `cargo bench -p aftersale-benches --bench domain`.
 
-use aftersale_core::DateTime;
+use aftersale_core::{DateTime, Engine, Request};
 use aftersale_domain::calendar::{Calendar, CalendarDef, WeeklyHours};
 use chrono::TimeDelta;
 use criterion::Criterion;
@@ -60,8 +61,33 @@ fn bench_calendar(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_sla(c: &mut Criterion) {
+    let engine = aftersale_domain::with_domain_plugins(Engine::builder()).build();
+    let dir = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../rules/helpdesk-sla"
+    ));
+    let Ok(contract) = engine.load_dir(dir) else {
+        return;
+    };
+    let Ok(as_of) = contract.parse_as_of("2025-06-30T12:00:00+02:00") else {
+        return;
+    };
+    let facts = aftersale_benches::long_ticket().to_string();
+    c.bench_function("sla/helpdesk-sla/200-events", |b| {
+        b.iter(|| {
+            let facts: serde_json::Value = serde_json::from_str(&facts).unwrap_or_default();
+            match contract.evaluate(&Request::new(facts, as_of)) {
+                Ok(d) => serde_json::to_string(&d).unwrap_or_default(),
+                Err(e) => e.to_string(),
+            }
+        });
+    });
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench_calendar(&mut c);
+    bench_sla(&mut c);
     c.final_summary();
 }

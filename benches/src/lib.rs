@@ -147,6 +147,46 @@ pub fn eu_legal_guarantee_claim(rng: &mut Rng) -> Value {
     facts
 }
 
+/// A ticket with 200 events over several weeks: replies both ways, waits on the customer,
+/// notes, resolutions and reopenings, in the order real tickets see them.
+pub fn long_ticket() -> serde_json::Value {
+    let steps: [(i64, &str); 10] = [
+        (37, "customer"),
+        (95, "agent"),
+        (240, "pause"),
+        (600, "unpause"),
+        (45, "note"),
+        (130, "customer"),
+        (70, "agent"),
+        (800, "resolve"),
+        (1400, "reopen"),
+        (20, "customer"),
+    ];
+    let tz = chrono_tz::Europe::Rome;
+    let Ok(mut at) = aftersale_core::DateTime::parse("2025-03-03T09:00:00", tz) else {
+        return serde_json::Value::Null;
+    };
+    let mut events =
+        vec![serde_json::json!({"at": at.to_string(), "type": "created", "status": "open"})];
+    for (minutes, step) in steps.iter().cycle().take(199) {
+        at = at.add_seconds(minutes * 60).unwrap_or(at);
+        let t = at.to_string();
+        events.push(match *step {
+            "customer" => serde_json::json!({"at": t, "type": "reply", "by": "customer"}),
+            "agent" => serde_json::json!({"at": t, "type": "reply", "by": "agent"}),
+            "pause" => {
+                serde_json::json!({"at": t, "type": "status", "status": "waiting_on_customer"})
+            }
+            "unpause" | "reopen" => {
+                serde_json::json!({"at": t, "type": "status", "status": "open"})
+            }
+            "resolve" => serde_json::json!({"at": t, "type": "status", "status": "resolved"}),
+            _ => serde_json::json!({"at": t, "type": "note", "by": "agent"}),
+        });
+    }
+    serde_json::json!({"ticket": {"id": "HD-1", "priority": "normal", "tier": "standard", "region": "eu", "channel": "email", "events": events}})
+}
+
 /// The generator for a bundle id, when there is one.
 pub fn generator(bundle_id: &str) -> Option<fn(&mut Rng) -> Value> {
     match bundle_id {

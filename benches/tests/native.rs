@@ -53,3 +53,17 @@ fn the_sample_claim_decides_the_same() {
     .unwrap();
     assert_eq!(serde_json::to_value(&decision).unwrap(), native);
 }
+
+#[test]
+fn the_long_ticket_of_the_sla_benchmark_is_decided_not_refused() {
+    let engine = aftersale_domain::with_domain_plugins(Engine::builder()).build();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/helpdesk-sla");
+    let contract = engine.load_dir(std::path::Path::new(dir)).unwrap();
+    let as_of = contract.parse_as_of("2025-06-30T12:00:00+02:00").unwrap();
+    let ticket = aftersale_benches::long_ticket();
+    assert_eq!(ticket["ticket"]["events"].as_array().unwrap().len(), 200);
+    let decision = contract
+        .evaluate(&Request::new(ticket, as_of))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(decision.outputs.contains_key("clocks"), "{decision:?}");
+}
