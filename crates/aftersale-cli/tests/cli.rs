@@ -1209,3 +1209,75 @@ mod batch {
         .assert_stderr_has(&["absent.jsonl"]);
     }
 }
+
+mod domain_examples {
+    use super::*;
+
+    /// DOMAIN.md's SLA examples: Mon-Fri 10:00-18:00; High = 1 h response / 4 h resolution;
+    /// Urgent = 30 min / 2 h.
+    fn helpdesk(root: &Path) -> PathBuf {
+        bundle(
+            root,
+            "desk",
+            "timezone = \"Europe/Rome\"\nplugins = [\"calendar\", \"sla\"]\n\
+             [params.calendar]\ntimezone = \"Europe/Rome\"\n\
+             hours = { mon = [\"10:00-18:00\"], tue = [\"10:00-18:00\"], wed = [\"10:00-18:00\"], thu = [\"10:00-18:00\"], fri = [\"10:00-18:00\"] }\n\
+             [params.targets]\nhigh = { first_response = 60, resolution = 240 }\nurgent = { first_response = 30, resolution = 120 }",
+            &[(
+                "due",
+                "let clocks = sla_clocks(calendar(params.calendar), #{ targets: params.targets[facts.priority] }, facts.events, as_of);\n\
+                 #{ response: clocks.first_response.due, resolution: clocks.resolution.due }",
+            )],
+        )
+    }
+
+    #[test]
+    fn the_domain_md_sla_examples_hold_through_the_cli() {
+        let dir = tempdir();
+        let b = helpdesk(dir.path());
+        let cases = [
+            (
+                "high",
+                "2025-03-03T08:00:00+01:00",
+                "2025-03-03T11:00:00+01:00",
+                "2025-03-03T14:00:00+01:00",
+            ),
+            (
+                "urgent",
+                "2025-03-03T20:00:00+01:00",
+                "2025-03-04T10:30:00+01:00",
+                "2025-03-04T12:00:00+01:00",
+            ),
+            (
+                "urgent",
+                "2025-03-07T17:00:00+01:00",
+                "2025-03-07T17:30:00+01:00",
+                "2025-03-10T11:00:00+01:00",
+            ),
+        ];
+        for (priority, created, response, resolution) in cases {
+            let f = facts(
+                dir.path(),
+                "ticket.json",
+                &json!({"priority": priority, "events": [{"at": created, "type": "created"}]})
+                    .to_string(),
+            );
+            let out = run(&[
+                "eval".as_ref(),
+                b.as_os_str(),
+                "--facts".as_ref(),
+                f.as_os_str(),
+                "--as-of".as_ref(),
+                created.as_ref(),
+            ]);
+            out.assert_code(0);
+            let due = &out.json()["outputs"]["due"];
+            assert_eq!(due["response"], json!(response), "{priority} at {created}");
+            assert_eq!(
+                due["resolution"],
+                json!(resolution),
+                "{priority} at {created}"
+            );
+        }
+    }
+}
