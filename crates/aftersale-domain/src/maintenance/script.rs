@@ -17,33 +17,11 @@ type Result<T> = std::result::Result<T, MaintenanceError>;
 /// The time units a counter map may hold; any other key names a meter.
 const TIME_UNITS: [&str; 4] = ["days", "weeks", "months", "years"];
 
-fn kind(value: &Dynamic) -> String {
-    if value.is_unit() {
-        "()".into()
-    } else if let Ok(i) = value.as_int() {
-        format!("the integer {i}")
-    } else if let Ok(d) = value.as_decimal() {
-        format!("the decimal {d}")
-    } else if value.is_string() {
-        format!("the string \"{value}\"")
-    } else if value.is_map() {
-        "a map".into()
-    } else if value.is_array() {
-        "an array".into()
-    } else if let Ok(b) = value.as_bool() {
-        format!("{b}")
-    } else if value.is::<Date>() {
-        format!("the date {value}")
-    } else {
-        format!("a value of type `{}`", value.type_name())
-    }
-}
-
 fn wrong(field: &str, expected: &'static str, value: &Dynamic) -> MaintenanceError {
     MaintenanceError::WrongType {
         field: field.to_string(),
         expected,
-        found: kind(value),
+        found: crate::describe(value),
     }
 }
 

@@ -2,7 +2,7 @@
 //! maps, and choosing a policy by its `when` conditions.
 
 use aftersale_core::rhai::{Array, Dynamic, Map, INT};
-use aftersale_core::{Date, DateTime};
+use aftersale_core::DateTime;
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 
@@ -12,7 +12,6 @@ use super::model::{
     Actor, CustomRule, Event, Matcher, Metric, MetricRule, PauseAccounting, Policy, Reopen, Repeat,
     EVENT_TYPES,
 };
-use crate::calendar::Calendar;
 
 type Result<T> = std::result::Result<T, SlaError>;
 
@@ -36,37 +35,11 @@ const DURATION_KEYS: [&str; 3] = ["hours", "minutes", "seconds"];
 /// Matcher types that are not event types: derived from status changes.
 const DERIVED_TYPES: [&str; 2] = ["resolved", "reopened"];
 
-fn kind(value: &Dynamic) -> String {
-    if value.is_unit() {
-        "()".into()
-    } else if let Ok(i) = value.as_int() {
-        format!("the integer {i}")
-    } else if let Ok(d) = value.as_decimal() {
-        format!("the decimal {d}")
-    } else if value.is_string() {
-        format!("the string \"{value}\"")
-    } else if value.is_map() {
-        "a map".into()
-    } else if value.is_array() {
-        "an array".into()
-    } else if let Ok(b) = value.as_bool() {
-        format!("{b}")
-    } else if value.is::<Date>() {
-        format!("the date {value}")
-    } else if value.is::<DateTime>() {
-        format!("the datetime {value}")
-    } else if value.is::<Calendar>() {
-        "a calendar".into()
-    } else {
-        format!("a value of type `{}`", value.type_name())
-    }
-}
-
 fn wrong(field: &str, expected: &'static str, value: &Dynamic) -> SlaError {
     SlaError::WrongType {
         field: field.to_string(),
         expected,
-        found: kind(value),
+        found: crate::describe(value),
     }
 }
 
@@ -681,7 +654,7 @@ pub fn select_first(policies: &Array, ticket: &Map) -> Result<Dynamic> {
     let ticket = keys
         .iter()
         .map(|k| match ticket.get(k.as_str()) {
-            Some(v) => format!("{k} = {}", kind(v)),
+            Some(v) => format!("{k} = {}", crate::describe(v)),
             None => format!("{k} missing"),
         })
         .collect::<Vec<_>>()
