@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aftersale_cli::stream::{self, Settings};
-use aftersale_core::DateTime;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::render::Format;
-use crate::{load, report, Failure};
+use crate::{as_of_or_now, load, report, Failure};
 
 /// What the input lines are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -111,18 +110,8 @@ pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
             json!({"code": code, "message": message}),
         );
     };
-    let as_of = match &args.as_of {
-        Some(text) => contract.parse_as_of(text).map_err(|e| {
-            fail("invalid_as_of", e.to_string());
-            Failure::BadInput
-        })?,
-        // Read once, so every record of the batch is judged at the same instant.
-        None => DateTime(
-            chrono::Utc::now()
-                .with_timezone(&contract.timezone())
-                .fixed_offset(),
-        ),
-    };
+    // Read once, so every record of the batch is judged at the same instant.
+    let as_of = as_of_or_now(format, &contract, args.as_of.as_deref())?;
     let (input, size) = open_input(&args.input).map_err(|e| {
         fail(
             "unreadable",

@@ -167,6 +167,26 @@ pub fn report(format: Format, text: String, json: serde_json::Value) {
     }
 }
 
+/// The `--as-of` instant, or now in the contract's zone when none is given: the only place
+/// aftersale reads the clock.
+pub fn as_of_or_now(
+    format: Format,
+    contract: &Contract,
+    text: Option<&str>,
+) -> Result<DateTime, Failure> {
+    match text {
+        Some(text) => contract.parse_as_of(text).map_err(|e| {
+            simple_error(format, "invalid_as_of", e.to_string());
+            Failure::BadInput
+        }),
+        None => Ok(DateTime(
+            chrono::Utc::now()
+                .with_timezone(&contract.timezone())
+                .fixed_offset(),
+        )),
+    }
+}
+
 fn simple_error(format: Format, code: &str, message: String) {
     report(
         format,
@@ -274,18 +294,7 @@ fn eval(
 ) -> Result<(), Failure> {
     let contract = load(format, bundle)?;
     let facts = read_facts(format, facts)?;
-    let as_of = match as_of {
-        Some(text) => contract.parse_as_of(text).map_err(|e| {
-            simple_error(format, "invalid_as_of", e.to_string());
-            Failure::BadInput
-        })?,
-        // The only place aftersale reads the clock.
-        None => DateTime(
-            chrono::Utc::now()
-                .with_timezone(&contract.timezone())
-                .fixed_offset(),
-        ),
-    };
+    let as_of = as_of_or_now(format, &contract, as_of)?;
     let mut request = Request::new(facts, as_of).with_trace(trace);
     if !outputs.is_empty() {
         request = request.with_outputs(outputs);
