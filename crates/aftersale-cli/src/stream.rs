@@ -168,6 +168,43 @@ pub fn csv_cell(text: &str) -> Option<Value> {
     Some(Value::String(t.to_string()))
 }
 
+/// Cuts records into chunks and sends each, waiting for a ticket first.
+struct Chunker<'a> {
+    chunks: &'a SyncSender<(u64, Vec<Record>)>,
+    tickets: &'a Receiver<()>,
+    seq: u64,
+    chunk: Vec<Record>,
+}
+
+impl<'a> Chunker<'a> {
+    fn new(chunks: &'a SyncSender<(u64, Vec<Record>)>, tickets: &'a Receiver<()>) -> Self {
+        Self {
+            chunks,
+            tickets,
+            seq: 0,
+            chunk: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    /// Sends the chunk when full; false when the pipeline has stopped.
+    fn flush_if_full(&mut self) -> bool {
+        if self.chunk.len() < CHUNK {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        let sent = self.tickets.recv().is_ok() && self.chunks.send((self.seq, chunk)).is_ok();
+        self.seq += 1;
+        sent
+    }
+
+    /// Sends what is left.
+    fn finish(self) {
+        if !self.chunk.is_empty() && self.tickets.recv().is_ok() {
+            let _ = self.chunks.send((self.seq, self.chunk));
+        }
+    }
+}
+
 /// Reads records and sends them in chunks, waiting for a ticket before each chunk.
 fn read_jsonl(
     input: Box<dyn Read + Send>,
@@ -176,7 +213,8 @@ fn read_jsonl(
     progress: &ProgressBar,
 ) {
     let mut reader = BufReader::with_capacity(1 << 16, input);
-    let (mut seq, mut line_no, mut chunk) = (0u64, 0u64, Vec::with_capacity(CHUNK));
+    let mut out = Chunker::new(chunks, tickets);
+    let mut line_no = 0u64;
     let mut buf = String::new();
     loop {
         buf.clear();
@@ -190,13 +228,14 @@ fn read_jsonl(
                 if text.is_empty() {
                     continue;
                 }
-                chunk.push((
+                out.chunk.push((
                     line_no,
                     serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}")),
                 ));
             }
             Err(e) => {
-                chunk.push((line_no, Err(format!("unreadable line: {e}"))));
+                out.chunk
+                    .push((line_no, Err(format!("unreadable line: {e}"))));
                 // A read error (invalid UTF-8, I/O) may not advance: skip to the next newline.
                 let mut skipped = Vec::new();
                 if reader
@@ -207,16 +246,11 @@ fn read_jsonl(
                 }
             }
         }
-        if chunk.len() == CHUNK {
-            if tickets.recv().is_err() || chunks.send((seq, std::mem::take(&mut chunk))).is_err() {
-                return;
-            }
-            seq += 1;
+        if !out.flush_if_full() {
+            return;
         }
     }
-    if !chunk.is_empty() && tickets.recv().is_ok() {
-        let _ = chunks.send((seq, chunk));
-    }
+    out.finish();
 }
 
 fn read_csv(
@@ -229,16 +263,15 @@ fn read_csv(
         .has_headers(true)
         .flexible(false)
         .from_reader(input);
+    let mut out = Chunker::new(chunks, tickets);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            if tickets.recv().is_ok() {
-                let _ = chunks.send((0, vec![(1, Err(format!("invalid CSV header: {e}")))]));
-            }
+            out.chunk.push((1, Err(format!("invalid CSV header: {e}"))));
+            out.finish();
             return;
         }
     };
-    let (mut seq, mut chunk) = (0u64, Vec::with_capacity(CHUNK));
     let mut last_pos = 0u64;
     for (i, row) in reader.records().enumerate() {
         let line = row
@@ -258,17 +291,12 @@ fn read_csv(
                 .collect();
             Value::Object(facts)
         });
-        chunk.push((line, record));
-        if chunk.len() == CHUNK {
-            if tickets.recv().is_err() || chunks.send((seq, std::mem::take(&mut chunk))).is_err() {
-                return;
-            }
-            seq += 1;
+        out.chunk.push((line, record));
+        if !out.flush_if_full() {
+            return;
         }
     }
-    if !chunk.is_empty() && tickets.recv().is_ok() {
-        let _ = chunks.send((seq, chunk));
-    }
+    out.finish();
 }
 
 /// Evaluates every record of `input` (CSV with a header when `csv`, else JSON Lines) with
