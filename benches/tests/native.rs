@@ -67,3 +67,48 @@ fn the_long_ticket_of_the_sla_benchmark_is_decided_not_refused() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(decision.outputs.contains_key("clocks"), "{decision:?}");
 }
+
+#[test]
+fn the_warranty_plugins_legal_guarantee_agrees_with_the_eu_bundle() {
+    use aftersale_domain::warranty::{legal_guarantee, LegalGuaranteeRules};
+    let engine = aftersale_domain::with_domain_plugins(Engine::builder()).build();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/eu-legal-guarantee");
+    let contract = engine.load_dir(std::path::Path::new(dir)).unwrap();
+    let as_of = contract.parse_as_of("2026-06-01").unwrap();
+    let mut rng = Rng::new(5);
+    let mut compared = 0;
+    for _ in 0..300 {
+        let facts = aftersale_benches::eu_legal_guarantee_claim(&mut rng);
+        let Ok(d) = contract.evaluate(&Request::new(facts.clone(), as_of)) else {
+            continue;
+        };
+        let date = |k: &str| aftersale_core::Date::parse(facts[k].as_str().unwrap()).unwrap();
+        let rules = LegalGuaranteeRules::for_state(facts["member_state"].as_str().unwrap());
+        let g = legal_guarantee(
+            &rules,
+            date("delivery_date"),
+            date("defect_noticed_on"),
+            false,
+            None,
+        )
+        .unwrap();
+        let decision = &d.outputs["decision"];
+        assert_eq!(
+            decision["liability_ends"],
+            serde_json::json!(g.liability_ends.to_string()),
+            "{facts}"
+        );
+        assert_eq!(
+            decision["presumption_ends"],
+            serde_json::json!(g.presumption_ends.to_string()),
+            "{facts}"
+        );
+        assert_eq!(
+            decision["burden_of_proof"],
+            serde_json::json!(g.burden_of_proof.name()),
+            "{facts}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 200, "only {compared} compared");
+}

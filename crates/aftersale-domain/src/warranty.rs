@@ -15,6 +15,9 @@
 //! - **maintenance compliance** ([`maintenance_compliance`]): whether each service due before
 //!   a failure was done within the plan's tolerance, for "coverage requires scheduled
 //!   maintenance";
+//! - **the EU legal guarantee** ([`legal_guarantee`], [`LegalGuaranteeRules`]): liability and
+//!   presumption periods per member state, burden of proof, notice duty, second-hand
+//!   agreements (Directive 2019/771), with a contract's own figures where it gives them;
 //! - **meter history** ([`meter_at`]): a reading on a given day from a history, for terms
 //!   that depend on the state when another term ended.
 //!
@@ -28,6 +31,7 @@
 //! becomes the script's runtime error; nothing here panics.
 
 mod error;
+mod legal;
 mod maintenance;
 mod money;
 mod period;
@@ -39,6 +43,7 @@ use aftersale_core::rhai::{Dynamic, Engine};
 use aftersale_core::{Plugin, PluginContext};
 
 pub use error::WarrantyError;
+pub use legal::{legal_guarantee, BurdenOfProof, LegalGuarantee, LegalGuaranteeRules};
 pub use maintenance::{
     maintenance_compliance, Compliance, MeterInterval, MissedService, ServicePlan, ServiceRecord,
 };

@@ -7,6 +7,7 @@ use aftersale_core::Date;
 use rust_decimal::Decimal;
 
 use super::error::WarrantyError;
+use super::legal::{legal_guarantee, LegalGuaranteeRules};
 use super::maintenance::{
     maintenance_compliance, Compliance, MeterInterval, ServicePlan, ServiceRecord,
 };
@@ -643,6 +644,97 @@ pub(super) fn register(engine: &mut Engine) {
     register_windows(engine);
     register_money(engine);
     register_maintenance(engine);
+    engine.register_fn("legal_guarantee", |spec: Map| {
+        lift(legal_guarantee_map(&spec))
+    });
+}
+
+const RULE_KEYS: [&str; 5] = [
+    "liability_months",
+    "presumption_months",
+    "presumption_months_second_hand",
+    "second_hand_min_months",
+    "notice_months",
+];
+
+/// `legal_guarantee(#{ delivered, noticed, member_state, second_hand?, agreed_months?, rules? })`:
+/// the member state's figures (or `rules` overriding some of them) applied to one defect.
+fn legal_guarantee_map(spec: &Map) -> Result<Map, WarrantyError> {
+    const WHAT: &str = "legal_guarantee";
+    only_keys(
+        spec,
+        &[
+            "delivered",
+            "noticed",
+            "member_state",
+            "second_hand",
+            "agreed_months",
+            "rules",
+        ],
+        WHAT,
+    )?;
+    let delivered = date_value(
+        required(spec, "delivered", WHAT)?,
+        "legal_guarantee.delivered",
+    )?;
+    let noticed = date_value(required(spec, "noticed", WHAT)?, "legal_guarantee.noticed")?;
+    let state = match get(spec, "member_state") {
+        Some(v) => text(v, "legal_guarantee.member_state")?,
+        None => String::new(),
+    };
+    let mut rules = LegalGuaranteeRules::for_state(&state);
+    if let Some(v) = get(spec, "rules") {
+        let overrides = map_value(v, "legal_guarantee.rules")?;
+        only_keys(&overrides, &RULE_KEYS, "legal_guarantee.rules")?;
+        for key in RULE_KEYS {
+            let Some(v) = get(&overrides, key) else {
+                continue;
+            };
+            let months = whole(v, &format!("legal_guarantee.rules.{key}"))?;
+            match key {
+                "liability_months" => rules.liability_months = months,
+                "presumption_months" => rules.presumption_months = months,
+                "presumption_months_second_hand" => rules.presumption_months_second_hand = months,
+                "second_hand_min_months" => rules.second_hand_min_months = months,
+                _ => rules.notice_months = months,
+            }
+        }
+    }
+    let second_hand = match get(spec, "second_hand") {
+        Some(v) => v.as_bool().map_err(|_| {
+            WarrantyError::invalid(
+                "legal_guarantee.second_hand",
+                format!("expected true or false, got {}", shown(v)),
+            )
+        })?,
+        None => false,
+    };
+    let agreed = get(spec, "agreed_months")
+        .map(|v| whole(v, "legal_guarantee.agreed_months"))
+        .transpose()?;
+    let g = legal_guarantee(&rules, delivered, noticed, second_hand, agreed)?;
+    let mut out = Map::new();
+    out.insert(
+        "member_state".into(),
+        Dynamic::from(state.to_ascii_uppercase()),
+    );
+    out.insert("liability_ends".into(), Dynamic::from(g.liability_ends));
+    out.insert("presumption_ends".into(), Dynamic::from(g.presumption_ends));
+    out.insert(
+        "within_liability".into(),
+        Dynamic::from_bool(g.within_liability),
+    );
+    out.insert(
+        "reason".into(),
+        g.reason
+            .map_or(Dynamic::UNIT, |r| Dynamic::from(r.to_string())),
+    );
+    out.insert(
+        "burden_of_proof".into(),
+        Dynamic::from(g.burden_of_proof.name().to_string()),
+    );
+    out.insert("notice_deadline".into(), opt_date(g.notice_deadline));
+    Ok(out)
 }
 
 /// The JSON form of a coverage window:
