@@ -53,6 +53,7 @@ mod support {
 }
 
 mod evaluation;
+mod laws;
 mod loading;
 mod sandbox;
 mod vocabulary;
