@@ -48,6 +48,19 @@ fn field_of<'a>(var: &Expr, parent: Option<&ASTNode<'a>>) -> Option<&'a str> {
     }
 }
 
+/// The input a chain assigns into (`facts.x = ..`, `params["k"] = ..`, `terms.a.b += ..`):
+/// rhai refuses to change a constant's existing fields but lets a script add new ones, which
+/// other terms would then see, so writing into an input is refused at load.
+fn assigned_input(lhs: &Expr) -> Option<(&'static str, Position)> {
+    match lhs {
+        Expr::Variable(v, _, pos) => {
+            crate::engine::SCOPE_VARIABLES.iter().find(|n| **n == v.1.as_str()).map(|n| (*n, *pos))
+        }
+        Expr::Dot(b, _, _) | Expr::Index(b, _, _) => assigned_input(&b.lhs),
+        _ => None,
+    }
+}
+
 /// True when the node is an argument of the `curry` call rhai builds for a closure's
 /// captured variables.
 fn is_capture(parent: Option<&ASTNode>) -> bool {
@@ -84,6 +97,11 @@ pub fn read_dependencies(ast: &AST) -> Reads {
                     ("facts", Some(name)) => push_unique(&mut reads.facts, name),
                     ("params", Some(name)) => push_unique(&mut reads.params, name),
                     _ => {}
+                }
+            }
+            ASTNode::Stmt(Stmt::Assignment(a)) => {
+                if let Some((name, pos)) = assigned_input(&a.1.lhs) {
+                    reads.forbidden.push((format!("assignment to `{name}` (inputs are read-only; copy into a `let` first)"), pos));
                 }
             }
             ASTNode::Stmt(Stmt::Import(_, pos)) => reads.forbidden.push(("`import`".into(), *pos)),
