@@ -63,6 +63,12 @@ fn open_input(path: &Path) -> io::Result<(Box<dyn Read + Send>, Option<u64>)> {
     if path.as_os_str() == "-" {
         return Ok((Box::new(io::stdin()), None));
     }
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a folder, not a file",
+        ));
+    }
     let file = File::open(path)?;
     let size = file.metadata().ok().map(|m| m.len());
     Ok((Box::new(file), size))

@@ -234,22 +234,50 @@ pub fn load(format: Format, bundle: &Path) -> Result<Contract, Failure> {
     })
 }
 
+/// The largest facts document `eval` reads: a claim's facts are kilobytes; anything near
+/// this is a mistake or an attack, and parsing it would cost seconds and gigabytes.
+const MAX_FACTS_BYTES: u64 = 16 << 20;
+
 fn read_facts(format: Format, path: &Path) -> Result<serde_json::Value, Failure> {
     let name = path.display().to_string();
-    let mut text = String::new();
+    let mut bytes = Vec::new();
+    // One byte past the limit tells an oversized input from one exactly at it.
     let read = if name == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
+        std::io::stdin()
+            .take(MAX_FACTS_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map(|_| ())
     } else {
-        std::fs::read_to_string(path).map(|t| text = t)
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FACTS_BYTES + 1).read_to_end(&mut bytes))
+            .map(|_| ())
     };
-    if let Err(e) = read {
-        simple_error(
-            format,
-            "unreadable",
-            format!("cannot read facts `{name}`: {e}"),
-        );
-        return Err(Failure::BadInput);
-    }
+    let read = read.and_then(|()| {
+        if bytes.len() as u64 > MAX_FACTS_BYTES {
+            Err(std::io::Error::other(format!(
+                "larger than the {} MiB facts limit",
+                MAX_FACTS_BYTES >> 20
+            )))
+        } else {
+            String::from_utf8(std::mem::take(&mut bytes)).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                )
+            })
+        }
+    });
+    let text = match read {
+        Ok(text) => text,
+        Err(e) => {
+            simple_error(
+                format,
+                "unreadable",
+                format!("cannot read facts `{name}`: {e}"),
+            );
+            return Err(Failure::BadInput);
+        }
+    };
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         simple_error(
             format,

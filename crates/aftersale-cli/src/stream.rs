@@ -215,35 +215,29 @@ fn read_jsonl(
     let mut reader = BufReader::with_capacity(1 << 16, input);
     let mut out = Chunker::new(chunks, tickets);
     let mut line_no = 0u64;
-    let mut buf = String::new();
+    let mut buf = Vec::new();
     loop {
         buf.clear();
-        let read = reader.read_line(&mut buf);
+        // Bytes up to the newline, then UTF-8: a bad line is that line's error, and the next
+        // line is read whole.
+        let read = reader.read_until(b'\n', &mut buf);
         line_no += 1;
         match read {
             Ok(0) => break,
             Ok(n) => {
                 progress.inc(n as u64);
-                let text = buf.trim();
-                if text.is_empty() {
-                    continue;
-                }
-                out.chunk.push((
-                    line_no,
-                    serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}")),
-                ));
+                let record = match std::str::from_utf8(&buf) {
+                    Ok(text) if text.trim().is_empty() => continue,
+                    Ok(text) => serde_json::from_str::<Value>(text.trim())
+                        .map_err(|e| format!("invalid JSON: {e}")),
+                    Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
+                };
+                out.chunk.push((line_no, record));
             }
             Err(e) => {
                 out.chunk
-                    .push((line_no, Err(format!("unreadable line: {e}"))));
-                // A read error (invalid UTF-8, I/O) may not advance: skip to the next newline.
-                let mut skipped = Vec::new();
-                if reader
-                    .read_until(b'\n', &mut skipped)
-                    .map_or(true, |n| n == 0)
-                {
-                    break;
-                }
+                    .push((line_no, Err(format!("unreadable input: {e}"))));
+                break;
             }
         }
         if !out.flush_if_full() {

@@ -53,9 +53,10 @@ fn field_of<'a>(var: &Expr, parent: Option<&ASTNode<'a>>) -> Option<&'a str> {
 /// other terms would then see, so writing into an input is refused at load.
 fn assigned_input(lhs: &Expr) -> Option<(&'static str, Position)> {
     match lhs {
-        Expr::Variable(v, _, pos) => {
-            crate::engine::SCOPE_VARIABLES.iter().find(|n| **n == v.1.as_str()).map(|n| (*n, *pos))
-        }
+        Expr::Variable(v, _, pos) => crate::engine::SCOPE_VARIABLES
+            .iter()
+            .find(|n| **n == v.1.as_str())
+            .map(|n| (*n, *pos)),
         Expr::Dot(b, _, _) | Expr::Index(b, _, _) => assigned_input(&b.lhs),
         _ => None,
     }

@@ -19,11 +19,12 @@ fn number_to_dynamic(n: &Number) -> Result<Dynamic, String> {
     }
     // The number's own text (serde_json keeps it: feature `arbitrary_precision`).
     let text = n.as_str();
-    Decimal::from_str(text)
+    // `from_str_exact` refuses digits a Decimal cannot hold instead of rounding them away.
+    Decimal::from_str_exact(text)
         .or_else(|_| Decimal::from_scientific(text))
         .map(Dynamic::from_decimal)
         .map_err(|_| {
-            format!("number `{text}` is out of the exact decimal range (28 significant digits)")
+            format!("number `{text}` is out of the exact decimal range (28 significant digits, 28 decimal places)")
         })
 }
 

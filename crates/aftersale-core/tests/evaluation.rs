@@ -145,7 +145,11 @@ fn unknown_output_is_a_bad_request() {
 fn scripts_cannot_change_their_inputs() {
     // Assignments into inputs are refused at load (see loading.rs); mutating methods at run
     // time, by rhai's constants.
-    for script in ["facts.list.push(3); 1", "params.p.clear(); 1", "terms.b.clear(); 1"] {
+    for script in [
+        "facts.list.push(3); 1",
+        "params.p.clear(); 1",
+        "terms.b.clear(); 1",
+    ] {
         let contract = loaded("[params]\np = [0]", &[("a", script), ("b", "#{ v: 1 }")]);
         let err = eval_with(&contract, json!({"x": 1, "list": [1]})).unwrap_err();
         assert!(err.to_string().contains("constant"), "{script}: {err}");

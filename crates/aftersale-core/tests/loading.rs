@@ -260,10 +260,17 @@ fn non_utf8_scripts_are_reported_not_a_panic() {
 
 #[test]
 fn r_writing_into_inputs_is_refused_at_load() {
-    for script in ["facts.extra = 99; 1", "params[\"k\"] = 1; 1", "terms.b.v += 1; 1", "as_of = 1; 1"] {
+    for script in [
+        "facts.extra = 99; 1",
+        "params[\"k\"] = 1; 1",
+        "terms.b.v += 1; 1",
+        "as_of = 1; 1",
+    ] {
         let errs = errors("", &[("a", script), ("b", "#{ v: 1 }")]);
         assert!(
-            errs.iter().any(|e| matches!(e, LoadError::Forbidden { what, .. } if what.contains("read-only"))),
+            errs.iter().any(
+                |e| matches!(e, LoadError::Forbidden { what, .. } if what.contains("read-only"))
+            ),
             "{script}: {errs:?}"
         );
     }
