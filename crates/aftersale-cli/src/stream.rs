@@ -19,6 +19,11 @@ use serde_json::{json, Map, Value};
 /// latency and memory low.
 const CHUNK: usize = 256;
 
+/// Stack of each evaluating thread. rhai recurses on the stack (scripts' calls, nested values
+/// built, cloned and dropped) and an overflow aborts the process, so workers get far more than
+/// the 2 MiB default; only the pages a deep evaluation touches are ever backed by memory.
+pub const EVAL_STACK_BYTES: usize = 256 << 20;
+
 /// How every record of a batch is evaluated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -326,7 +331,10 @@ pub fn run(
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         for _ in 0..jobs {
             let (chunk_rx, done_tx, contract) = (Arc::clone(&chunk_rx), done_tx.clone(), contract);
-            s.spawn(move || loop {
+            let worker = std::thread::Builder::new()
+                .name("aftersale-eval".into())
+                .stack_size(EVAL_STACK_BYTES);
+            let spawned = worker.spawn_scoped(s, move || loop {
                 let next = match chunk_rx.lock() {
                     Ok(rx) => rx.recv(),
                     Err(_) => return,
@@ -346,6 +354,10 @@ pub fn run(
                     return;
                 }
             });
+            if spawned.is_err() {
+                // No thread for this worker: the others carry the batch.
+                continue;
+            }
         }
         drop(done_tx);
 

@@ -3,6 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The highest `max_call_depth` a contract may set.
+pub const MAX_CALL_DEPTH: usize = 64;
+/// The highest `max_expr_depth` and `max_function_expr_depth` a contract may set.
+pub const MAX_EXPR_DEPTH: usize = 256;
+
 /// Limits applied to every term's script. Zero is not allowed (rhai reads zero as
 /// "unlimited", which an untrusted script must never get).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,7 +53,7 @@ impl Default for Limits {
             max_variables: 1_000,
             max_functions: 256,
             max_script_bytes: 256 * 1024,
-            max_duration_ms: 1_000,
+            max_duration_ms: 500,
         }
     }
 }
@@ -73,6 +78,26 @@ impl Limits {
             .filter(|(_, zero)| *zero)
             .map(|(name, _)| name)
             .collect()
+    }
+
+    /// Limits set above what evaluation can survive: rhai recurses on the thread's stack, and
+    /// a stack overflow aborts the whole process, so depths have a ceiling.
+    pub fn over_ceiling(&self) -> Vec<String> {
+        [
+            ("max_call_depth", self.max_call_depth, MAX_CALL_DEPTH),
+            ("max_expr_depth", self.max_expr_depth, MAX_EXPR_DEPTH),
+            (
+                "max_function_expr_depth",
+                self.max_function_expr_depth,
+                MAX_EXPR_DEPTH,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, value, ceiling)| value > ceiling)
+        .map(|(name, _, ceiling)| {
+            format!("{name} must be at most {ceiling} (deeper would risk overflowing the stack)")
+        })
+        .collect()
     }
 
     /// Applies the limits to a rhai engine.

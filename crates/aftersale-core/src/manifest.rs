@@ -118,6 +118,14 @@ pub fn parse_limits(
             message: format!("{} must be at least 1", zeros.join(", ")),
         });
     }
+    let over = limits.over_ceiling();
+    if !over.is_empty() {
+        return Err(LoadError::InvalidValue {
+            field: "limits".into(),
+            location,
+            message: over.join("; "),
+        });
+    }
     Ok(limits)
 }
 

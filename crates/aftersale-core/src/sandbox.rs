@@ -29,7 +29,7 @@ pub(crate) const TIME_LIMIT: &str = "time limit exceeded";
 
 /// Operations between two looks at the clock: often enough to stop a loop of expensive
 /// plugin calls soon after the deadline, rarely enough to cost nothing measurable.
-const CLOCK_EVERY: u64 = 64;
+const CLOCK_EVERY: u64 = 16;
 
 /// Sets (or clears) the deadline of the evaluation on this thread; the guard clears it.
 pub(crate) struct DeadlineGuard;

@@ -84,12 +84,30 @@ pub fn decimal_to_json(d: Decimal) -> Value {
     }
 }
 
+/// How deeply a decision value may nest: as deep as common JSON parsers read (serde_json
+/// stops at 128), and far from overflowing a stack while converting.
+pub const MAX_VALUE_DEPTH: usize = 128;
+
 /// Converts a rhai value to JSON. Dates become `YYYY-MM-DD`, datetimes RFC 3339 strings,
-/// decimals exact numbers; types of plugins are asked of each plugin in turn.
+/// decimals exact numbers; types of plugins are asked of each plugin in turn. A value nested
+/// deeper than [`MAX_VALUE_DEPTH`] is an error.
 pub fn dynamic_to_json(
     value: &Dynamic,
     plugins: &[std::sync::Arc<dyn Plugin>],
 ) -> Result<Value, String> {
+    to_json_at(value, plugins, 0)
+}
+
+fn to_json_at(
+    value: &Dynamic,
+    plugins: &[std::sync::Arc<dyn Plugin>],
+    depth: usize,
+) -> Result<Value, String> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(format!(
+            "the value nests deeper than {MAX_VALUE_DEPTH} levels"
+        ));
+    }
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -113,7 +131,7 @@ pub fn dynamic_to_json(
         let items = guard.as_deref().map(Vec::as_slice).unwrap_or_default();
         return items
             .iter()
-            .map(|v| dynamic_to_json(v, plugins))
+            .map(|v| to_json_at(v, plugins, depth + 1))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array);
     }
@@ -121,7 +139,8 @@ pub fn dynamic_to_json(
         let mut out = serde_json::Map::new();
         if let Some(map) = value.read_lock::<Map>() {
             for (k, v) in map.iter() {
-                let json = dynamic_to_json(v, plugins).map_err(|e| format!("field `{k}`: {e}"))?;
+                let json =
+                    to_json_at(v, plugins, depth + 1).map_err(|e| format!("field `{k}`: {e}"))?;
                 out.insert(k.to_string(), json);
             }
         }

@@ -174,3 +174,24 @@ fn the_wall_clock_limit_stops_what_operations_do_not() {
     assert!(err.to_string().contains("max_duration_ms"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn depth_limits_have_a_ceiling_so_the_stack_cannot_overflow() {
+    let err = crate::support::load("[limits]\nmax_call_depth = 100000", &[("a", "1")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("max_call_depth must be at most 64"),
+        "{err}"
+    );
+    let err = crate::support::load("[limits]\nmax_expr_depth = 5000", &[("a", "1")]).unwrap_err();
+    assert!(
+        err.to_string().contains("max_expr_depth must be at most"),
+        "{err}"
+    );
+}
+
+#[test]
+fn values_nested_too_deep_for_json_are_an_error() {
+    let err = error_of("let a = []; for i in 0..200 { a = [a]; } a");
+    assert!(err.to_string().contains("deeper than 128"), "{err}");
+}
