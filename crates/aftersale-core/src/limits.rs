@@ -47,7 +47,7 @@ impl Default for Limits {
             max_call_depth: 32,
             max_expr_depth: 64,
             max_function_expr_depth: 32,
-            max_string_size: 1 << 20,
+            max_string_size: 64 << 10,
             max_array_size: 10_000,
             max_map_size: 10_000,
             max_variables: 1_000,

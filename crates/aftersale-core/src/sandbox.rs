@@ -54,10 +54,22 @@ fn past_deadline() -> bool {
 /// Most lines a term may log; beyond that they are counted but not kept.
 const MAX_LOG_LINES: usize = 100;
 
-fn log_line(line: String) {
+/// Longest line kept, in bytes; the rest is cut.
+const MAX_LOG_LINE_BYTES: usize = 1024;
+
+/// Keeps a printed line (with `prefix`), copying nothing once the log is full.
+fn log_line(prefix: &str, text: &str) {
     LOG.with(|log| {
         let mut log = log.borrow_mut();
         if log.len() < MAX_LOG_LINES {
+            let mut cut = text.len().min(MAX_LOG_LINE_BYTES);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let mut line = format!("{prefix}{}", &text[..cut]);
+            if cut < text.len() {
+                line.push_str(" ...");
+            }
             log.push(line);
         } else if log.len() == MAX_LOG_LINES {
             log.push("... further lines dropped".into());
@@ -91,10 +103,10 @@ pub(crate) fn sandboxed_engine(limits: &Limits) -> RhaiEngine {
     engine.set_strict_variables(true);
     engine.set_optimization_level(OptimizationLevel::Simple);
     engine.set_fail_on_invalid_map_property(true);
-    engine.on_print(|text| log_line(text.to_string()));
+    engine.on_print(|text| log_line("", text));
     engine.on_debug(|text, _source, pos| match pos.line() {
-        Some(line) => log_line(format!("[line {line}] {text}")),
-        None => log_line(text.to_string()),
+        Some(line) => log_line(&format!("[line {line}] "), text),
+        None => log_line("", text),
     });
     // The wall-clock limit is a safety net for work that operations do not count (a plugin
     // call over a huge span); ordinary scripts meet the operation limit long before it.
