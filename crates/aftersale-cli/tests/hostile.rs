@@ -916,7 +916,6 @@ mod sorting {
     /// so a `throw` inside it does not fail the evaluation: the decision is printed, with the
     /// array unsorted.
     #[test]
-    #[ignore = "bug: a throw inside a sort comparator is swallowed: exit 0 and the array unsorted, instead of exit 1"]
     fn sort_with_a_throwing_comparator_fails_the_evaluation() {
         let m = eval_hostile(
             "",
@@ -931,7 +930,6 @@ mod sorting {
     /// inside it (operations, call depth, the wall clock) is swallowed: an endless comparator
     /// runs to the 1 s wall-clock limit and the evaluation then succeeds.
     #[test]
-    #[ignore = "bug: sort with an endless comparator runs ~1.0-1.2 s and exits 0 with a decision: limit errors inside comparators are swallowed"]
     fn sort_with_an_endless_comparator_fails_the_evaluation() {
         let m = eval_hostile(
             "",
@@ -942,20 +940,16 @@ mod sorting {
         assert_good_request_still_decides();
     }
 
-    /// A comparator that is not a total order makes the standard library's sort panic;
-    /// rhai catches the panic and reports `error in comparer for sorting`, but the CLI's
-    /// panic hook has already printed `internal error, please report it: panicked at ...`.
+    /// A comparator that is not a total order made the standard library's sort panic (and
+    /// the CLI print panic text). The engine's own merge sort gives such a comparator some
+    /// order instead: a decision, no panic text, within the bounds.
     #[test]
-    #[ignore = "bug: an inconsistent sort comparator prints `error: internal error, please report it: panicked at ... does not correctly implement a total order` (and breaks --format json)"]
-    fn sort_with_an_inconsistent_comparator_fails_without_panic_text() {
+    fn sort_with_an_inconsistent_comparator_decides_without_panic_text() {
         let script = "let a = []; a.pad(100, 0);\nfor i in 0..100 { a[i] = (i * 7919) % 10007; }\nlet c = 0;\na.sort(|x, y| { c += 1; if (c * 2654435761) % 7 < 3 { 1 } else { -1 } });\na.len()";
         let m = eval_hostile("", script, &[]);
-        assert_refused(&m, TERM, &["sort"]);
-        let m = eval_hostile("", script, &["--format", "json"]);
         assert_bounded(&m);
-        let v: Value = serde_json::from_str(&m.stderr)
-            .unwrap_or_else(|e| panic!("stderr is not one JSON object ({e}):\n{}", m.show()));
-        assert_eq!(v["error"]["term"], TERM, "{}", m.show());
+        assert_eq!(m.code(), Some(0), "{}", m.show());
+        assert!(m.stdout.contains(r#""hostile":100"#), "{}", m.show());
         assert_good_request_still_decides();
     }
 

@@ -30,6 +30,7 @@ pub mod limits;
 pub mod manifest;
 pub mod plugin;
 mod sandbox;
+mod sorting;
 pub mod time;
 pub mod value;
 pub mod vocabulary;

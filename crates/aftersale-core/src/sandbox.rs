@@ -99,6 +99,7 @@ pub(crate) fn sandboxed_engine(limits: &Limits) -> RhaiEngine {
     ] {
         engine.register_global_module(module);
     }
+    crate::sorting::register(&mut engine);
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
     engine.set_optimization_level(OptimizationLevel::Simple);

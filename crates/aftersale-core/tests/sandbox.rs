@@ -195,3 +195,22 @@ fn values_nested_too_deep_for_json_are_an_error() {
     let err = error_of("let a = []; for i in 0..200 { a = [a]; } a");
     assert!(err.to_string().contains("deeper than 128"), "{err}");
 }
+
+#[test]
+fn r_sort_comparer_errors_fail_the_term() {
+    let err = error_of("let a = [3, 1, 2]; a.sort(|x, y| throw \"cmp\"); a");
+    assert!(err.to_string().contains("cmp"), "{err}");
+    assert_eq!(
+        crate::support::value_of("let a = [3, 1, 2]; a.sort(|x, y| x - y); a"),
+        json!([1, 2, 3])
+    );
+    assert_eq!(
+        crate::support::value_of("let a = [3, 1, 2]; a.sort(|x, y| y - x); a"),
+        json!([3, 2, 1])
+    );
+    // Not a total order: some order, no panic.
+    let v = crate::support::value_of(
+        "let a = []; for i in 0..200 { a.push(i % 7); } a.sort(|x, y| 1); a.len()",
+    );
+    assert_eq!(v, json!(200));
+}
