@@ -15,7 +15,7 @@ use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
 use crate::sandbox::{take_log, DeadlineGuard, TIME_LIMIT};
-use crate::time::DateTime;
+use crate::time::{Date, DateTime};
 use crate::value::{dynamic_to_json, json_to_dynamic};
 
 /// One term, compiled.
@@ -57,6 +57,8 @@ pub(crate) struct ContractParts {
     pub id: String,
     pub version: String,
     pub description: Option<String>,
+    pub effective_from: Option<Date>,
+    pub effective_to: Option<Date>,
     pub timezone: Tz,
     pub plugins: Vec<Arc<dyn Plugin>>,
     pub params: Dynamic,
@@ -147,6 +149,23 @@ impl Contract {
     /// The contract's description.
     pub fn description(&self) -> Option<&str> {
         self.parts.description.as_deref()
+    }
+
+    /// First day this version is in force (`contract.effective_from`, inclusive).
+    pub fn effective_from(&self) -> Option<Date> {
+        self.parts.effective_from
+    }
+
+    /// Last day this version is in force (`contract.effective_to`, inclusive).
+    pub fn effective_to(&self) -> Option<Date> {
+        self.parts.effective_to
+    }
+
+    /// Whether this version is in force on `day`: within its effective range, both ends
+    /// inclusive, an absent end being open.
+    pub fn in_force_on(&self, day: Date) -> bool {
+        self.parts.effective_from.is_none_or(|from| from <= day)
+            && self.parts.effective_to.is_none_or(|to| day <= to)
     }
 
     /// The contract's time zone.

@@ -18,6 +18,7 @@ use crate::limits::Limits;
 use crate::manifest::{manifest_location, parse_limits, parse_manifest, Manifest, MANIFEST_FILE};
 use crate::plugin::{Plugin, PluginContext};
 use crate::sandbox::sandboxed_engine;
+use crate::time::Date;
 use crate::value::{json_to_dynamic, parse_exact_toml, toml_item_to_json};
 use crate::vocabulary::CorePlugin;
 
@@ -219,6 +220,31 @@ impl Engine {
                 chrono_tz::UTC
             }),
         };
+        let effective_from = effective_date(
+            text,
+            "contract.effective_from",
+            &manifest.contract.effective_from,
+            &mut errors,
+        );
+        let effective_to = effective_date(
+            text,
+            "contract.effective_to",
+            &manifest.contract.effective_to,
+            &mut errors,
+        );
+        if let (Some(from), Some(to), Some(spanned)) = (
+            effective_from,
+            effective_to,
+            &manifest.contract.effective_to,
+        ) {
+            if to < from {
+                errors.push(LoadError::InvalidValue {
+                    field: "contract.effective_to".into(),
+                    location: at(spanned.span()),
+                    message: format!("{to} is before effective_from {from}"),
+                });
+            }
+        }
         let limits = match &manifest.limits {
             None => self.limits.clone(),
             Some(table) => parse_limits(text, table, &self.limits).unwrap_or_else(|e| {
@@ -305,6 +331,8 @@ impl Engine {
             id,
             version: manifest.contract.version.get_ref().clone(),
             description: manifest.contract.description.clone(),
+            effective_from,
+            effective_to,
             timezone,
             plugins,
             params,
@@ -501,5 +529,31 @@ fn cycle_error(cycle: &[usize], drafts: &[TermDraft]) -> LoadError {
     LoadError::Cycle {
         cycle: names,
         location,
+    }
+}
+
+/// Reads an `effective_from`/`effective_to` value: a TOML local date or a `YYYY-MM-DD` string.
+fn effective_date(
+    text: &str,
+    field: &str,
+    value: &Option<toml::Spanned<toml::Value>>,
+    errors: &mut Vec<LoadError>,
+) -> Option<Date> {
+    let spanned = value.as_ref()?;
+    let written = match spanned.get_ref() {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => d.to_string(),
+        other => other.to_string(),
+    };
+    match Date::parse(&written) {
+        Ok(date) => Some(date),
+        Err(message) => {
+            errors.push(LoadError::InvalidValue {
+                field: field.into(),
+                location: manifest_location(text, spanned.span()),
+                message: format!("expected a date like 2026-01-01: {message}"),
+            });
+            None
+        }
     }
 }

@@ -40,6 +40,13 @@ pub struct ContractSection {
     /// What the contract is.
     #[serde(default)]
     pub description: Option<String>,
+    /// First day this version is in force (inclusive), as a TOML date or a `YYYY-MM-DD`
+    /// string; absent means "since always".
+    #[serde(default)]
+    pub effective_from: Option<Spanned<toml::Value>>,
+    /// Last day this version is in force (inclusive); absent means "until further notice".
+    #[serde(default)]
+    pub effective_to: Option<Spanned<toml::Value>>,
     /// IANA time zone name; default `UTC`.
     #[serde(default)]
     pub timezone: Option<Spanned<String>>,

@@ -277,3 +277,46 @@ fn r_writing_into_inputs_is_refused_at_load() {
     // A copy may be changed freely.
     crate::support::loaded("", &[("a", "let f = facts; f.extra = 1; f.extra")]);
 }
+
+#[test]
+fn effective_dates_are_read_and_checked() {
+    let src = aftersale_core::BundleSource::new("dated");
+    let src = src.with_file(
+        "contract.toml",
+        "[contract]\nid = 'dated'\nversion = '1'\neffective_from = 2025-01-01\neffective_to = \"2025-12-31\"\n[terms.a]\n",
+    );
+    let src = src.with_file("terms/a.rhai", "1");
+    let c = aftersale_core::Engine::default().load(&src).unwrap();
+    let d = |s: &str| aftersale_core::Date::parse(s).unwrap();
+    assert_eq!(c.effective_from(), Some(d("2025-01-01")));
+    assert_eq!(c.effective_to(), Some(d("2025-12-31")));
+    assert!(!c.in_force_on(d("2024-12-31")));
+    assert!(c.in_force_on(d("2025-01-01")));
+    assert!(c.in_force_on(d("2025-12-31")));
+    assert!(!c.in_force_on(d("2026-01-01")));
+
+    let bad = aftersale_core::BundleSource::new("dated");
+    let bad = bad.with_file(
+        "contract.toml",
+        "[contract]\nid = 'dated'\nversion = '1'\neffective_from = 2025-01-01\neffective_to = '2024-02-30'\n[terms.a]\n",
+    );
+    let bad = bad.with_file("terms/a.rhai", "1");
+    let err = aftersale_core::Engine::default()
+        .load(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("contract.effective_to") && err.contains("contract.toml:5:"),
+        "{err}"
+    );
+
+    let bad = bad.with_file(
+        "contract.toml",
+        "[contract]\nid = 'dated'\nversion = '1'\neffective_from = 2025-01-01\neffective_to = 2024-12-31\n[terms.a]\n",
+    );
+    let err = aftersale_core::Engine::default()
+        .load(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is before effective_from"), "{err}");
+}
