@@ -164,8 +164,8 @@ impl Contract {
     /// Whether this version is in force on `day`: within its effective range, both ends
     /// inclusive, an absent end being open.
     pub fn in_force_on(&self, day: Date) -> bool {
-        self.parts.effective_from.is_none_or(|from| from <= day)
-            && self.parts.effective_to.is_none_or(|to| day <= to)
+        self.parts.effective_from.map_or(true, |from| from <= day)
+            && self.parts.effective_to.map_or(true, |to| day <= to)
     }
 
     /// The contract's time zone.
