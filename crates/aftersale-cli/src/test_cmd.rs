@@ -61,6 +61,7 @@ fn describe(outcome: &Outcome) -> Vec<String> {
             )]
         }
         Outcome::Invalid(e) => vec![format!("the case cannot run: {e}")],
+        Outcome::InvariantsBroken(list) => list.iter().map(|f| format!("invariant {f}")).collect(),
     }
 }
 

@@ -9,6 +9,7 @@
 //! facts = { purchase_date = "2024-01-15", odometer_km = 42000 }
 //! expect = { coverage = { covered = true } }   # subset match: only listed keys are compared
 //! # or: expect_error = "substring of the error message"
+//! # and/or: invariants = ["coverage_never_exceeds_cost"]   # these [invariants] must hold
 //! # optional: outputs = ["coverage"] to decide other terms than the contract's outputs
 //! ```
 //!
@@ -41,6 +42,9 @@ pub struct Case {
     pub expect: Option<Value>,
     /// A substring the error message must contain.
     pub expect_error: Option<String>,
+    /// Invariants of the contract that must hold for the decision (`aftersale prop` writes
+    /// its regressions this way).
+    pub invariants: Option<Vec<String>>,
 }
 
 /// A case as written, for checking the file's shape (unknown keys are errors).
@@ -60,6 +64,8 @@ struct CaseToml {
     expect: Option<toml::Table>,
     #[serde(default)]
     expect_error: Option<String>,
+    #[serde(default)]
+    invariants: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,11 +114,24 @@ pub fn parse_case_file(file: &str, text: &str) -> Result<Vec<LocatedCase>, CaseF
         let (line, column) = line_col(text, spanned.span().start);
         let location = Location::at(file, line, column);
         let written = spanned.into_inner();
-        if written.expect.is_some() == written.expect_error.is_some() {
+        let both = written.expect.is_some() && written.expect_error.is_some();
+        let neither = written.expect.is_none()
+            && written.expect_error.is_none()
+            && written.invariants.is_none();
+        if both || neither {
             return Err(CaseFileError {
                 location,
                 message: format!(
-                    "case `{}` needs exactly one of `expect` and `expect_error`",
+                    "case `{}` needs one of `expect` and `expect_error`, or `invariants`",
+                    written.name
+                ),
+            });
+        }
+        if written.expect_error.is_some() && written.invariants.is_some() {
+            return Err(CaseFileError {
+                location,
+                message: format!(
+                    "case `{}`: `invariants` are checked on a decision, not with `expect_error`",
                     written.name
                 ),
             });
@@ -143,6 +162,7 @@ pub fn parse_case_file(file: &str, text: &str) -> Result<Vec<LocatedCase>, CaseF
             outputs: written.outputs,
             expect,
             expect_error: written.expect_error,
+            invariants: written.invariants,
         };
         cases.push(LocatedCase { case, location });
     }
@@ -178,6 +198,8 @@ pub enum Outcome {
     },
     /// The case itself cannot run (bad `as_of`, facts that do not convert).
     Invalid(String),
+    /// Invariants the case names do not hold for the decision.
+    InvariantsBroken(Vec<crate::rules::RuleFailure>),
 }
 
 impl Outcome {
@@ -234,6 +256,12 @@ pub fn run_case(contract: &Contract, case: &Case) -> Outcome {
     let mut request = Request::new(facts, as_of);
     request.outputs.clone_from(&case.outputs);
     let result = contract.evaluate(&request);
+    if let (Some(names), Ok(decision)) = (&case.invariants, &result) {
+        let broken = contract.check_invariants_named(&request, decision, Some(names));
+        if !broken.is_empty() {
+            return Outcome::InvariantsBroken(broken);
+        }
+    }
     match (&case.expect, &case.expect_error, result) {
         (Some(expected), _, Ok(decision)) => {
             let mut mismatches = Vec::new();
@@ -264,6 +292,10 @@ pub fn run_case(contract: &Contract, case: &Case) -> Outcome {
                     actual: Some(message),
                 }
             }
+        }
+        (None, None, Ok(_)) if case.invariants.is_some() => Outcome::Passed,
+        (None, None, Err(e)) if case.invariants.is_some() => {
+            Outcome::UnexpectedError(e.to_string())
         }
         (None, None, _) => Outcome::Invalid("case has neither `expect` nor `expect_error`".into()),
     }
@@ -317,7 +349,7 @@ mod tests {
     fn case_files_need_one_expectation() {
         let err =
             parse_case_file("t.toml", "[[case]]\nname='x'\nas_of='2025-01-01'\n").unwrap_err();
-        assert!(err.to_string().contains("exactly one"), "{err}");
+        assert!(err.to_string().contains("needs one of `expect` and `expect_error`, or `invariants`"), "{err}");
         let err = parse_case_file(
             "t.toml",
             "[[case]]\nname='x'\nas_of='2025-01-01'\nexpct={}\n",

@@ -14,7 +14,9 @@ use crate::error::{AsOfError, EvalError, Location};
 use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
+use crate::rules::{Rule, RuleFailure, RULE_VARIABLES};
 use crate::sandbox::{take_log, DeadlineGuard, TIME_LIMIT};
+use crate::schema::{FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
 use crate::value::{dynamic_to_json, json_to_dynamic};
 
@@ -67,6 +69,9 @@ pub(crate) struct ContractParts {
     pub terms: Vec<CompiledTerm>,
     pub graph: TermGraph,
     pub outputs: Vec<usize>,
+    pub schema: Option<FactSchema>,
+    pub constraints: Vec<Rule>,
+    pub invariants: Vec<Rule>,
 }
 
 /// A compiled contract bundle, ready to evaluate requests.
@@ -276,6 +281,149 @@ impl Contract {
         Ok((self.parts.graph.plan(&outputs), Some(outputs)))
     }
 
+    /// The facts schema (`[facts.<name>]` tables), when the contract has one.
+    pub fn facts_schema(&self) -> Option<&FactSchema> {
+        self.parts.schema.as_ref()
+    }
+
+    /// The `[constraints]`: what valid facts satisfy.
+    pub fn constraints(&self) -> &[Rule] {
+        &self.parts.constraints
+    }
+
+    /// The `[invariants]`: what every decision keeps.
+    pub fn invariants(&self) -> &[Rule] {
+        &self.parts.invariants
+    }
+
+    /// Checks facts against the schema and, when they pass it, the constraints at `as_of`.
+    /// Empty when the facts are valid (always, for a contract with neither).
+    pub fn validate_facts(&self, facts: &serde_json::Value, as_of: DateTime) -> Vec<FactProblem> {
+        let mut problems = match &self.parts.schema {
+            Some(schema) => schema.validate(facts),
+            None if facts.is_object() => Vec::new(),
+            None => vec![FactProblem {
+                path: "facts".into(),
+                message: "expected an object".into(),
+            }],
+        };
+        if problems.is_empty() && !self.parts.constraints.is_empty() {
+            match json_to_dynamic(facts, "facts") {
+                Ok(facts) => problems.extend(self.check_constraints(facts, as_of)),
+                Err(message) => problems.push(FactProblem {
+                    path: "facts".into(),
+                    message,
+                }),
+            }
+        }
+        problems
+    }
+
+    fn rule_scope(&self, facts: Dynamic, as_of: DateTime, outputs: Dynamic) -> Scope<'static> {
+        let mut scope = Scope::new();
+        let [f, p, a, o] = RULE_VARIABLES;
+        scope.push_constant_dynamic(f, facts);
+        scope.push_constant_dynamic(p, self.parts.params.clone());
+        scope.push_constant_dynamic(a, Dynamic::from(as_of));
+        scope.push_constant_dynamic(o, outputs);
+        scope
+    }
+
+    fn check_constraints(&self, facts: Dynamic, as_of: DateTime) -> Vec<FactProblem> {
+        let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
+            self.parts.limits.max_duration_ms,
+        ));
+        let mut scope = self.rule_scope(facts, as_of, Dynamic::UNIT);
+        let failures: Vec<FactProblem> = self
+            .parts
+            .constraints
+            .iter()
+            .filter_map(|rule| rule.check(&self.parts.engine, &mut scope))
+            .map(|failure| {
+                let rule = self
+                    .parts
+                    .constraints
+                    .iter()
+                    .find(|r| r.name == failure.name);
+                let what = match rule.and_then(|r| r.description.as_deref()) {
+                    Some(d) => d.to_string(),
+                    None => rule.map_or_else(String::new, |r| r.expr.clone()),
+                };
+                let verdict = if failure.message == "returned false" {
+                    "does not hold".to_string()
+                } else {
+                    failure.message
+                };
+                FactProblem {
+                    path: "facts".into(),
+                    message: format!("constraint `{}` {verdict}: {what}", failure.name),
+                }
+            })
+            .collect();
+        take_log();
+        failures
+    }
+
+    /// Checks the invariants against a decision for `request`; returns the ones that do not
+    /// hold (empty: all hold). `outputs` in the rules is the decision's outputs.
+    pub fn check_invariants(&self, request: &Request, decision: &Decision) -> Vec<RuleFailure> {
+        self.check_invariants_named(request, decision, None)
+    }
+
+    /// [`Contract::check_invariants`] for the invariants named in `only` (all when `None`);
+    /// a name that is not an invariant is a failure.
+    pub fn check_invariants_named(
+        &self,
+        request: &Request,
+        decision: &Decision,
+        only: Option<&[String]>,
+    ) -> Vec<RuleFailure> {
+        let mut failures = Vec::new();
+        if let Some(names) = only {
+            for name in names {
+                if !self.parts.invariants.iter().any(|r| &r.name == name) {
+                    failures.push(RuleFailure {
+                        name: name.clone(),
+                        message: "is not an invariant of the contract".into(),
+                    });
+                }
+            }
+        }
+        let facts = match json_to_dynamic(&request.facts, "facts") {
+            Ok(f) => f,
+            Err(message) => {
+                failures.push(RuleFailure {
+                    name: "facts".into(),
+                    message,
+                });
+                return failures;
+            }
+        };
+        let outputs = serde_json::Value::Object(decision.outputs.clone());
+        let outputs = match json_to_dynamic(&outputs, "outputs") {
+            Ok(o) => o,
+            Err(message) => {
+                failures.push(RuleFailure {
+                    name: "outputs".into(),
+                    message,
+                });
+                return failures;
+            }
+        };
+        let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
+            self.parts.limits.max_duration_ms,
+        ));
+        let mut scope = self.rule_scope(facts, request.as_of, outputs);
+        for rule in &self.parts.invariants {
+            if only.is_some_and(|names| !names.contains(&rule.name)) {
+                continue;
+            }
+            failures.extend(rule.check(&self.parts.engine, &mut scope));
+        }
+        take_log();
+        failures
+    }
+
     /// Evaluates one request: runs the terms the requested outputs need, each once, in
     /// dependency order, and returns the decision (with a trace when asked).
     pub fn evaluate(&self, request: &Request) -> Result<Decision, EvalError> {
@@ -284,8 +432,20 @@ impl Contract {
                 message: "facts must be a JSON object".into(),
             });
         }
+        if let Some(schema) = &self.parts.schema {
+            let problems = schema.validate(&request.facts);
+            if !problems.is_empty() {
+                return Err(EvalError::FactsRejected { problems });
+            }
+        }
         let facts = json_to_dynamic(&request.facts, "facts")
             .map_err(|message| EvalError::InvalidFacts { message })?;
+        if !self.parts.constraints.is_empty() {
+            let problems = self.check_constraints(facts.clone(), request.as_of);
+            if !problems.is_empty() {
+                return Err(EvalError::FactsRejected { problems });
+            }
+        }
         let (plan, requested) = self.plan_for(request)?;
         let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
             self.parts.limits.max_duration_ms,

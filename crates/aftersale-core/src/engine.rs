@@ -17,7 +17,9 @@ use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::manifest::{manifest_location, parse_limits, parse_manifest, Manifest, MANIFEST_FILE};
 use crate::plugin::{Plugin, PluginContext};
+use crate::rules::compile_rules;
 use crate::sandbox::sandboxed_engine;
+use crate::schema::compile_schema;
 use crate::time::Date;
 use crate::value::{json_to_dynamic, parse_exact_toml, toml_item_to_json};
 use crate::vocabulary::CorePlugin;
@@ -309,6 +311,32 @@ impl Engine {
             }
         };
         let outputs = self.outputs(&manifest, text, &index, graph.as_ref(), &mut errors);
+        let schema = match (&manifest.facts, &manifest.as_of) {
+            (Some(facts), as_of) => Some(compile_schema(text, facts, as_of.as_ref(), &mut errors)),
+            (None, Some(as_of)) => {
+                errors.push(LoadError::InvalidValue {
+                    field: "as_of".into(),
+                    location: manifest_location(text, as_of.min.span()),
+                    message: "[as_of] describes generated requests and needs a facts schema ([facts.<name>] tables)".into(),
+                });
+                None
+            }
+            (None, None) => None,
+        };
+        let constraints = compile_rules(
+            "constraints",
+            &manifest.constraints,
+            text,
+            &rhai_engine,
+            &mut errors,
+        );
+        let invariants = compile_rules(
+            "invariants",
+            &manifest.invariants,
+            text,
+            &rhai_engine,
+            &mut errors,
+        );
         let Some(graph) = graph else {
             return Err(fail(&bundle, errors));
         };
@@ -341,6 +369,9 @@ impl Engine {
             terms,
             graph,
             outputs,
+            schema,
+            constraints,
+            invariants,
         }))
     }
 

@@ -241,6 +241,12 @@ pub enum EvalError {
         /// What is wrong.
         message: String,
     },
+    /// The facts fail the contract's facts schema or constraints; every problem is listed.
+    #[error("invalid facts: {}", join_problems(problems))]
+    FactsRejected {
+        /// Each problem, with its path.
+        problems: Vec<crate::schema::FactProblem>,
+    },
     /// A term's script failed: a type error, a missing fact, a `throw`, ...
     #[error("term `{term}` failed at {location}: {message}")]
     Term {
@@ -296,7 +302,7 @@ impl EvalError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownOutput { .. } => "unknown_output",
-            Self::InvalidFacts { .. } => "invalid_facts",
+            Self::InvalidFacts { .. } | Self::FactsRejected { .. } => "invalid_facts",
             Self::Term { .. } => "evaluation",
             Self::Limit { .. } => "limit",
             Self::Value { .. } => "value",
@@ -306,8 +312,16 @@ impl EvalError {
     /// True when the request itself is wrong (unknown output, facts that are not an object),
     /// as opposed to a term failing on it.
     pub fn is_bad_request(&self) -> bool {
-        matches!(self, Self::UnknownOutput { .. } | Self::InvalidFacts { .. })
+        matches!(
+            self,
+            Self::UnknownOutput { .. } | Self::InvalidFacts { .. } | Self::FactsRejected { .. }
+        )
     }
+}
+
+fn join_problems(problems: &[crate::schema::FactProblem]) -> String {
+    let texts: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    texts.join("; ")
 }
 
 /// Why an `as_of` text could not be read.

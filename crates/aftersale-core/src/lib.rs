@@ -16,6 +16,8 @@
 //!   every term on request. A contract is `Send + Sync`: share one across threads.
 //! - [`Plugin`] is the extension point; the core vocabulary ([`vocabulary::CorePlugin`]:
 //!   dates, datetimes, decimal rounding) is a plugin that is always on.
+//! - [`schema`]: the facts schema (`[facts.<name>]`), checked before any term runs, with
+//!   `[constraints]` across facts; `[invariants]` state what every decision keeps.
 //! - [`cases`] reads and runs a bundle's `tests/*.toml` example cases.
 
 pub mod bundle;
@@ -29,7 +31,9 @@ mod graph;
 pub mod limits;
 pub mod manifest;
 pub mod plugin;
+pub mod rules;
 mod sandbox;
+pub mod schema;
 mod sorting;
 pub mod time;
 pub mod value;

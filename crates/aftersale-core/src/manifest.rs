@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use crate::error::{LoadError, Location};
 use crate::limits::Limits;
+use crate::schema::{AsOfSpec, FieldSpec};
 
 /// The file name of a bundle's manifest.
 pub const MANIFEST_FILE: &str = "contract.toml";
@@ -27,6 +28,22 @@ pub struct Manifest {
     /// `[limits]`: sandbox limits overriding the engine's defaults.
     #[serde(default)]
     pub limits: Option<Spanned<toml::Table>>,
+    /// `[facts.<name>]`: the facts schema (see [`crate::schema`]); absent means untyped facts.
+    #[serde(default)]
+    pub facts: Option<BTreeMap<Spanned<String>, FieldSpec>>,
+    /// `[as_of]`: the range of evaluation instants the QA tools generate.
+    #[serde(default)]
+    pub as_of: Option<AsOfSpec>,
+    /// `[constraints]`: named rhai boolean expressions over `facts`, `params` and `as_of`
+    /// that valid facts satisfy, checked with the schema before any term runs. A value is
+    /// the expression, or a table `{ expr = "...", description = "..." }`.
+    #[serde(default)]
+    pub constraints: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    /// `[invariants]`: named rhai boolean expressions over `facts`, `params`, `as_of` and
+    /// `outputs` that every decision keeps (checked by `aftersale prop` and by test cases
+    /// that name them). Same forms as `[constraints]`.
+    #[serde(default)]
+    pub invariants: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// `[contract]`.

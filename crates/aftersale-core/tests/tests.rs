@@ -56,4 +56,5 @@ mod evaluation;
 mod laws;
 mod loading;
 mod sandbox;
+mod schema;
 mod vocabulary;

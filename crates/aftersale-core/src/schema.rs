@@ -1,0 +1,865 @@
+//! The facts schema: `[facts.<name>]` tables in `contract.toml` that say what facts a
+//! contract takes, and the check every request's facts pass before any term runs.
+//!
+//! ```toml
+//! [facts.in_service_date]
+//! type = "date"
+//! min = 2015-01-01
+//!
+//! [facts.odometer_km]
+//! type = "integer"
+//! min = 0
+//! max = 400000
+//!
+//! [facts.component]
+//! type = "enum"
+//! values = ["engine", "electrical", "tyres"]
+//!
+//! [facts.services]
+//! type = "array"
+//! optional = true
+//! max_items = 20
+//! items = { type = "object", fields = { date = { type = "date" }, km = { type = "integer", min = 0 } } }
+//! ```
+//!
+//! Types: `boolean`, `integer` (`min`, `max`), `decimal` (`min`, `max`, `scale`: most digits
+//! after the point), `string` (`min_length`, `max_length`), `enum` (`values`), `date` and
+//! `datetime` (`min`, `max`, inclusive), `object` (`fields`, `additional`: whether fields the
+//! schema does not name are allowed, default no) and `array` (`items`, `min_items`,
+//! `max_items`). Every field is required unless `optional = true`; `null` is never a value
+//! of a typed field. The top level is an object without additional fields.
+//!
+//! Validation reports every problem at once, each with its path and what was expected:
+//! `facts.odometer_km: expected an integer between 0 and 400000, found -5`.
+//!
+//! A contract may also declare `[as_of]` (`min`, `max`, and `type` `date` or `datetime`):
+//! the range of evaluation instants that the QA tools generate. Evaluation does not check it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use toml::Spanned;
+
+use crate::error::LoadError;
+use crate::manifest::manifest_location;
+use crate::time::Date;
+use crate::value::json_number_as_decimal;
+
+/// A field as written in `contract.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// The type name.
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    /// What the fact is.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Whether the field may be absent.
+    #[serde(default)]
+    pub optional: bool,
+    /// Lower bound (integer, decimal, date, datetime), inclusive.
+    #[serde(default)]
+    pub min: Option<Spanned<toml::Value>>,
+    /// Upper bound, inclusive.
+    #[serde(default)]
+    pub max: Option<Spanned<toml::Value>>,
+    /// Most digits after the decimal point (decimal).
+    #[serde(default)]
+    pub scale: Option<Spanned<u32>>,
+    /// Allowed values (enum).
+    #[serde(default)]
+    pub values: Option<Spanned<Vec<String>>>,
+    /// Fewest characters (string).
+    #[serde(default)]
+    pub min_length: Option<Spanned<usize>>,
+    /// Most characters (string).
+    #[serde(default)]
+    pub max_length: Option<Spanned<usize>>,
+    /// Fields (object).
+    #[serde(default)]
+    pub fields: Option<BTreeMap<Spanned<String>, FieldSpec>>,
+    /// Whether fields not named are allowed (object).
+    #[serde(default)]
+    pub additional: Option<Spanned<bool>>,
+    /// The element type (array).
+    #[serde(default)]
+    pub items: Option<Box<FieldSpec>>,
+    /// Fewest elements (array).
+    #[serde(default)]
+    pub min_items: Option<Spanned<usize>>,
+    /// Most elements (array).
+    #[serde(default)]
+    pub max_items: Option<Spanned<usize>>,
+}
+
+/// `[as_of]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsOfSpec {
+    /// `date` (default) or `datetime`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<Spanned<String>>,
+    /// Earliest instant generated.
+    pub min: Spanned<toml::Value>,
+    /// Latest instant generated.
+    pub max: Spanned<toml::Value>,
+}
+
+/// A typed field of the schema.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Field {
+    /// The field's name.
+    pub name: String,
+    /// Its type and bounds.
+    #[serde(flatten)]
+    pub ty: FieldType,
+    /// Whether it may be absent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+    /// What it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A field's type with its bounds; every bound is inclusive.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FieldType {
+    /// `true` or `false`.
+    Boolean,
+    /// A whole number (64-bit).
+    Integer {
+        /// Lower bound.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        min: Option<i64>,
+        /// Upper bound.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max: Option<i64>,
+    },
+    /// An exact decimal number.
+    Decimal {
+        /// Lower bound.
+        #[serde(skip_serializing_if = "Option::is_none", with = "opt_decimal")]
+        min: Option<Decimal>,
+        /// Upper bound.
+        #[serde(skip_serializing_if = "Option::is_none", with = "opt_decimal")]
+        max: Option<Decimal>,
+        /// Most digits after the point.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scale: Option<u32>,
+    },
+    /// Text.
+    String {
+        /// Fewest characters.
+        #[serde(skip_serializing_if = "is_zero")]
+        min_length: usize,
+        /// Most characters.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_length: Option<usize>,
+    },
+    /// One of a list of strings.
+    Enum {
+        /// The allowed values.
+        values: Vec<String>,
+    },
+    /// A calendar date, `YYYY-MM-DD`.
+    Date {
+        /// Earliest.
+        #[serde(skip_serializing_if = "Option::is_none", with = "opt_display")]
+        min: Option<Date>,
+        /// Latest.
+        #[serde(skip_serializing_if = "Option::is_none", with = "opt_display")]
+        max: Option<Date>,
+    },
+    /// An RFC 3339 instant with its offset.
+    #[serde(rename = "datetime")]
+    DateTime {
+        /// Earliest.
+        #[serde(skip_serializing_if = "Option::is_none", with = "opt_datetime")]
+        min: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Latest.
+        #[serde(skip_serializing_if = "Option::is_none", with = "opt_datetime")]
+        max: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
+    /// An object with named fields.
+    Object {
+        /// Its fields, in name order.
+        fields: Vec<Field>,
+        /// Whether fields not named are allowed.
+        additional: bool,
+    },
+    /// A list of values of one type.
+    Array {
+        /// The element type.
+        items: Box<FieldType>,
+        /// Fewest elements.
+        #[serde(skip_serializing_if = "is_zero")]
+        min_items: usize,
+        /// Most elements.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_items: Option<usize>,
+    },
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if signature"
+)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+mod opt_decimal {
+    use rust_decimal::Decimal;
+    use serde::Serializer;
+
+    #[allow(clippy::ref_option, reason = "serde's `with` signature")]
+    pub fn serialize<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => serde::Serialize::serialize(&crate::value::decimal_to_json(*d), s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+mod opt_display {
+    use serde::Serializer;
+
+    #[allow(clippy::ref_option, reason = "serde's `with` signature")]
+    pub fn serialize<S: Serializer, T: std::fmt::Display>(
+        d: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(d),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+mod opt_datetime {
+    use serde::Serializer;
+
+    #[allow(clippy::ref_option, reason = "serde's `with` signature")]
+    pub fn serialize<S: Serializer>(
+        d: &Option<chrono::DateTime<chrono::FixedOffset>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&d.to_rfc3339()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// The facts a contract takes: a top-level object of typed fields, plus the range of
+/// evaluation instants to generate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactSchema {
+    /// The top-level fields, in name order.
+    pub fields: Vec<Field>,
+    /// `[as_of]`: a `Date` or `DateTime` type with both bounds, when declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<FieldType>,
+}
+
+/// One way the facts fail the schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactProblem {
+    /// Where, for example `facts.services[2].km`.
+    pub path: String,
+    /// What was expected and found.
+    pub message: String,
+}
+
+impl fmt::Display for FactProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl FactSchema {
+    /// The top level as an object type (no additional fields).
+    pub fn root(&self) -> FieldType {
+        FieldType::Object {
+            fields: self.fields.clone(),
+            additional: false,
+        }
+    }
+
+    /// Checks `facts` and returns every problem found (empty: the facts are valid).
+    pub fn validate(&self, facts: &Value) -> Vec<FactProblem> {
+        let mut problems = Vec::new();
+        match facts {
+            Value::Object(map) => check_object(&self.fields, false, map, "facts", &mut problems),
+            other => problems.push(FactProblem {
+                path: "facts".into(),
+                message: format!("expected an object, found {}", found(other)),
+            }),
+        }
+        problems
+    }
+}
+
+/// A short rendering of a JSON value for messages.
+fn found(value: &Value) -> String {
+    let text = match value {
+        Value::Object(_) => "an object".to_string(),
+        Value::Array(a) => format!("an array of {} elements", a.len()),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 60 {
+        let cut: String = text.chars().take(57).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+fn check_object(
+    fields: &[Field],
+    additional: bool,
+    map: &serde_json::Map<String, Value>,
+    path: &str,
+    problems: &mut Vec<FactProblem>,
+) {
+    for field in fields {
+        let here = format!("{path}.{}", field.name);
+        match map.get(&field.name) {
+            None if field.optional => {}
+            None => problems.push(FactProblem {
+                path: here,
+                message: format!("is required: expected {}", field.ty.expected()),
+            }),
+            Some(v) => field.ty.check(v, &here, problems),
+        }
+    }
+    if !additional {
+        for key in map.keys() {
+            if !fields.iter().any(|f| &f.name == key) {
+                let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                problems.push(FactProblem {
+                    path: format!("{path}.{key}"),
+                    message: format!(
+                        "is not a field of the schema (fields: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn bounds<T: fmt::Display>(min: Option<&T>, max: Option<&T>) -> String {
+    match (min, max) {
+        (Some(a), Some(b)) => format!(" between {a} and {b}"),
+        (Some(a), None) => format!(" >= {a}"),
+        (None, Some(b)) => format!(" <= {b}"),
+        (None, None) => String::new(),
+    }
+}
+
+fn within<T: PartialOrd>(v: &T, min: Option<&T>, max: Option<&T>) -> bool {
+    min.map_or(true, |m| v >= m) && max.map_or(true, |m| v <= m)
+}
+
+/// Parses an RFC 3339 instant with its offset.
+pub fn parse_datetime(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(text).ok()
+}
+
+impl FieldType {
+    /// What a value of this type is, in words: `an integer between 0 and 400000`.
+    pub fn expected(&self) -> String {
+        match self {
+            Self::Boolean => "true or false".into(),
+            Self::Integer { min, max } => {
+                format!("an integer{}", bounds(min.as_ref(), max.as_ref()))
+            }
+            Self::Decimal { min, max, scale } => {
+                let mut s = format!("a decimal number{}", bounds(min.as_ref(), max.as_ref()));
+                if let Some(scale) = scale {
+                    s.push_str(&format!(" with at most {scale} decimals"));
+                }
+                s
+            }
+            Self::String {
+                min_length,
+                max_length,
+            } => match (min_length, max_length) {
+                (0, None) => "a string".into(),
+                (n, None) => format!("a string of at least {n} characters"),
+                (0, Some(m)) => format!("a string of at most {m} characters"),
+                (n, Some(m)) => format!("a string of {n} to {m} characters"),
+            },
+            Self::Enum { values } => {
+                let quoted: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
+                format!("one of {}", quoted.join(", "))
+            }
+            Self::Date { min, max } => {
+                format!("a date (YYYY-MM-DD){}", bounds(min.as_ref(), max.as_ref()))
+            }
+            Self::DateTime { min, max } => format!(
+                "an RFC 3339 datetime with offset{}",
+                bounds(
+                    min.map(|d| d.to_rfc3339()).as_ref(),
+                    max.map(|d| d.to_rfc3339()).as_ref()
+                )
+            ),
+            Self::Object { .. } => "an object".into(),
+            Self::Array {
+                items,
+                min_items,
+                max_items,
+            } => {
+                let count = match (min_items, max_items) {
+                    (0, None) => String::new(),
+                    (n, None) => format!(" of at least {n}"),
+                    (0, Some(m)) => format!(" of at most {m}"),
+                    (n, Some(m)) => format!(" of {n} to {m}"),
+                };
+                format!("an array{count} of {}", items.expected_plural())
+            }
+        }
+    }
+
+    fn expected_plural(&self) -> String {
+        match self {
+            Self::Object { .. } => "objects".into(),
+            Self::Array { .. } => "arrays".into(),
+            other => format!("({})", other.expected()),
+        }
+    }
+
+    fn check(&self, value: &Value, path: &str, problems: &mut Vec<FactProblem>) {
+        let ok = match (self, value) {
+            (Self::Boolean, Value::Bool(_)) => true,
+            (Self::Integer { min, max }, Value::Number(n)) => n
+                .as_i64()
+                .filter(|_| !n.as_str().contains(['.', 'e', 'E']))
+                .is_some_and(|i| within(&i, min.as_ref(), max.as_ref())),
+            (Self::Decimal { min, max, scale }, Value::Number(n)) => json_number_as_decimal(n)
+                .is_some_and(|d| {
+                    within(&d, min.as_ref(), max.as_ref()) && scale.map_or(true, |s| d.scale() <= s)
+                }),
+            (
+                Self::String {
+                    min_length,
+                    max_length,
+                },
+                Value::String(s),
+            ) => {
+                let n = s.chars().count();
+                n >= *min_length && max_length.map_or(true, |m| n <= m)
+            }
+            (Self::Enum { values }, Value::String(s)) => values.contains(s),
+            (Self::Date { min, max }, Value::String(s)) => {
+                Date::parse(s).is_ok_and(|d| within(&d, min.as_ref(), max.as_ref()))
+            }
+            (Self::DateTime { min, max }, Value::String(s)) => {
+                parse_datetime(s).is_some_and(|d| within(&d, min.as_ref(), max.as_ref()))
+            }
+            (Self::Object { fields, additional }, Value::Object(map)) => {
+                check_object(fields, *additional, map, path, problems);
+                true
+            }
+            (
+                Self::Array {
+                    items,
+                    min_items,
+                    max_items,
+                },
+                Value::Array(list),
+            ) => {
+                for (i, item) in list.iter().enumerate() {
+                    items.check(item, &format!("{path}[{i}]"), problems);
+                }
+                list.len() >= *min_items && max_items.map_or(true, |m| list.len() <= m)
+            }
+            _ => false,
+        };
+        if !ok {
+            problems.push(FactProblem {
+                path: path.to_string(),
+                message: format!("expected {}, found {}", self.expected(), found(value)),
+            });
+        }
+    }
+}
+
+/// Reads a field table of `contract.toml` into a typed field; problems go to `errors`.
+pub(crate) fn compile_field(
+    text: &str,
+    path: &str,
+    name: &str,
+    spec: &FieldSpec,
+    errors: &mut Vec<LoadError>,
+) -> Field {
+    Field {
+        name: name.to_string(),
+        ty: compile_type(text, path, spec, errors),
+        optional: spec.optional,
+        description: spec.description.clone(),
+    }
+}
+
+/// Reads the `[facts]` tables.
+pub(crate) fn compile_schema(
+    text: &str,
+    facts: &BTreeMap<Spanned<String>, FieldSpec>,
+    as_of: Option<&AsOfSpec>,
+    errors: &mut Vec<LoadError>,
+) -> FactSchema {
+    let fields = facts
+        .iter()
+        .map(|(name, spec)| {
+            compile_field(
+                text,
+                &format!("facts.{}", name.get_ref()),
+                name.get_ref(),
+                spec,
+                errors,
+            )
+        })
+        .collect();
+    let as_of = as_of.and_then(|spec| {
+        let kind = spec.kind.as_ref().map_or("date", |k| k.get_ref().as_str());
+        let ty = match kind {
+            "date" => FieldType::Date {
+                min: bound_date(text, "as_of.min", Some(&spec.min), errors),
+                max: bound_date(text, "as_of.max", Some(&spec.max), errors),
+            },
+            "datetime" => FieldType::DateTime {
+                min: bound_datetime(text, "as_of.min", Some(&spec.min), errors),
+                max: bound_datetime(text, "as_of.max", Some(&spec.max), errors),
+            },
+            other => {
+                let span = spec.kind.as_ref().map_or(0..0, Spanned::span);
+                errors.push(invalid(
+                    text,
+                    "as_of.type",
+                    span,
+                    format!("`{other}` is not an as_of type (date or datetime)"),
+                ));
+                return None;
+            }
+        };
+        check_order(text, "as_of", &ty, spec.max.span(), errors);
+        Some(ty)
+    });
+    FactSchema { fields, as_of }
+}
+
+fn invalid(text: &str, field: &str, span: std::ops::Range<usize>, message: String) -> LoadError {
+    LoadError::InvalidValue {
+        field: field.to_string(),
+        location: manifest_location(text, span),
+        message,
+    }
+}
+
+/// A bound's text as written in `contract.toml` (a TOML date, number or quoted string):
+/// read from the source, since a datetime nested in tables does not survive as a value.
+fn written(text: &str, value: &Spanned<toml::Value>) -> String {
+    match value.get_ref() {
+        toml::Value::String(s) => s.clone(),
+        _ => text
+            .get(value.span())
+            .unwrap_or_default()
+            .trim()
+            .replace('_', ""),
+    }
+}
+
+fn bound_date(
+    text: &str,
+    field: &str,
+    value: Option<&Spanned<toml::Value>>,
+    errors: &mut Vec<LoadError>,
+) -> Option<Date> {
+    let value = value?;
+    Date::parse(&written(text, value))
+        .map_err(|e| {
+            errors.push(invalid(
+                text,
+                field,
+                value.span(),
+                format!("expected a date: {e}"),
+            ));
+        })
+        .ok()
+}
+
+fn bound_datetime(
+    text: &str,
+    field: &str,
+    value: Option<&Spanned<toml::Value>>,
+    errors: &mut Vec<LoadError>,
+) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let value = value?;
+    let parsed = parse_datetime(&written(text, value));
+    if parsed.is_none() {
+        errors.push(invalid(
+            text,
+            field,
+            value.span(),
+            "expected an RFC 3339 datetime with offset, like 2026-01-01T09:00:00+01:00".into(),
+        ));
+    }
+    parsed
+}
+
+fn bound_integer(
+    text: &str,
+    field: &str,
+    value: Option<&Spanned<toml::Value>>,
+    errors: &mut Vec<LoadError>,
+) -> Option<i64> {
+    let value = value?;
+    match value.get_ref() {
+        toml::Value::Integer(i) => Some(*i),
+        other => {
+            errors.push(invalid(
+                text,
+                field,
+                value.span(),
+                format!("expected an integer, found {other}"),
+            ));
+            None
+        }
+    }
+}
+
+fn bound_decimal(
+    text: &str,
+    field: &str,
+    value: Option<&Spanned<toml::Value>>,
+    errors: &mut Vec<LoadError>,
+) -> Option<Decimal> {
+    let value = value?;
+    // The number's digits as written (a TOML float would round through binary).
+    let raw = written(text, value);
+    let raw = raw.as_str();
+    match Decimal::from_str_exact(raw) {
+        Ok(d) => Some(d),
+        Err(_) => {
+            errors.push(invalid(
+                text,
+                field,
+                value.span(),
+                format!("expected a decimal number, found {raw}"),
+            ));
+            None
+        }
+    }
+}
+
+/// Options that belong to other types than `kind`.
+fn misplaced(spec: &FieldSpec, kind: &str) -> Vec<(&'static str, std::ops::Range<usize>)> {
+    let allowed: &[&str] = match kind {
+        "integer" | "date" | "datetime" => &["min", "max"],
+        "decimal" => &["min", "max", "scale"],
+        "string" => &["min_length", "max_length"],
+        "enum" => &["values"],
+        "object" => &["fields", "additional"],
+        "array" => &["items", "min_items", "max_items"],
+        _ => &[],
+    };
+    let present: [(&'static str, Option<std::ops::Range<usize>>); 10] = [
+        ("min", spec.min.as_ref().map(Spanned::span)),
+        ("max", spec.max.as_ref().map(Spanned::span)),
+        ("scale", spec.scale.as_ref().map(Spanned::span)),
+        ("values", spec.values.as_ref().map(Spanned::span)),
+        ("min_length", spec.min_length.as_ref().map(Spanned::span)),
+        ("max_length", spec.max_length.as_ref().map(Spanned::span)),
+        ("fields", spec.fields.as_ref().map(|_| spec.kind.span())),
+        ("additional", spec.additional.as_ref().map(Spanned::span)),
+        ("items", spec.items.as_ref().map(|_| spec.kind.span())),
+        ("min_items", spec.min_items.as_ref().map(Spanned::span)),
+    ];
+    let mut out: Vec<_> = present
+        .into_iter()
+        .filter_map(|(name, span)| span.filter(|_| !allowed.contains(&name)).map(|s| (name, s)))
+        .collect();
+    if let Some(m) = spec
+        .max_items
+        .as_ref()
+        .filter(|_| !allowed.contains(&"max_items"))
+    {
+        out.push(("max_items", m.span()));
+    }
+    out
+}
+
+fn compile_type(
+    text: &str,
+    path: &str,
+    spec: &FieldSpec,
+    errors: &mut Vec<LoadError>,
+) -> FieldType {
+    let kind = spec.kind.get_ref().as_str();
+    for (option, span) in misplaced(spec, kind) {
+        errors.push(invalid(
+            text,
+            &format!("{path}.{option}"),
+            span,
+            format!("`{option}` does not apply to type `{kind}`"),
+        ));
+    }
+    let field = |o: &str| format!("{path}.{o}");
+    let ty = match kind {
+        "boolean" => FieldType::Boolean,
+        "integer" => FieldType::Integer {
+            min: bound_integer(text, &field("min"), spec.min.as_ref(), errors),
+            max: bound_integer(text, &field("max"), spec.max.as_ref(), errors),
+        },
+        "decimal" => FieldType::Decimal {
+            min: bound_decimal(text, &field("min"), spec.min.as_ref(), errors),
+            max: bound_decimal(text, &field("max"), spec.max.as_ref(), errors),
+            scale: spec.scale.as_ref().map(|s| *s.get_ref()),
+        },
+        "string" => FieldType::String {
+            min_length: spec.min_length.as_ref().map_or(0, |s| *s.get_ref()),
+            max_length: spec.max_length.as_ref().map(|s| *s.get_ref()),
+        },
+        "enum" => {
+            let values = spec
+                .values
+                .as_ref()
+                .map(|v| v.get_ref().clone())
+                .unwrap_or_default();
+            if values.is_empty() {
+                errors.push(invalid(
+                    text,
+                    &field("values"),
+                    spec.values.as_ref().map_or(spec.kind.span(), Spanned::span),
+                    "an enum needs `values`, a non-empty list of strings".into(),
+                ));
+            }
+            FieldType::Enum { values }
+        }
+        "date" => FieldType::Date {
+            min: bound_date(text, &field("min"), spec.min.as_ref(), errors),
+            max: bound_date(text, &field("max"), spec.max.as_ref(), errors),
+        },
+        "datetime" => FieldType::DateTime {
+            min: bound_datetime(text, &field("min"), spec.min.as_ref(), errors),
+            max: bound_datetime(text, &field("max"), spec.max.as_ref(), errors),
+        },
+        "object" => FieldType::Object {
+            fields: spec
+                .fields
+                .iter()
+                .flatten()
+                .map(|(name, f)| {
+                    compile_field(
+                        text,
+                        &format!("{path}.{}", name.get_ref()),
+                        name.get_ref(),
+                        f,
+                        errors,
+                    )
+                })
+                .collect(),
+            additional: spec.additional.as_ref().is_some_and(|a| *a.get_ref()),
+        },
+        "array" => {
+            let items = match &spec.items {
+                Some(items) => {
+                    if items.optional {
+                        errors.push(invalid(
+                            text,
+                            &format!("{path}.items.optional"),
+                            items.kind.span(),
+                            "array elements cannot be optional".into(),
+                        ));
+                    }
+                    compile_type(text, &format!("{path}[]"), items, errors)
+                }
+                None => {
+                    errors.push(invalid(
+                        text,
+                        &field("items"),
+                        spec.kind.span(),
+                        "an array needs `items`, the type of its elements".into(),
+                    ));
+                    FieldType::Boolean
+                }
+            };
+            FieldType::Array {
+                items: Box::new(items),
+                min_items: spec.min_items.as_ref().map_or(0, |s| *s.get_ref()),
+                max_items: spec.max_items.as_ref().map(|s| *s.get_ref()),
+            }
+        }
+        other => {
+            errors.push(invalid(
+                text,
+                &field("type"),
+                spec.kind.span(),
+                format!(
+                    "`{other}` is not a fact type (boolean, integer, decimal, string, enum, date, datetime, object, array)"
+                ),
+            ));
+            FieldType::Boolean
+        }
+    };
+    let end = spec.max.as_ref().map_or(spec.kind.span(), Spanned::span);
+    check_order(text, path, &ty, end, errors);
+    ty
+}
+
+/// A lower bound above the upper bound is an error.
+fn check_order(
+    text: &str,
+    path: &str,
+    ty: &FieldType,
+    span: std::ops::Range<usize>,
+    errors: &mut Vec<LoadError>,
+) {
+    let wrong = match ty {
+        FieldType::Integer {
+            min: Some(a),
+            max: Some(b),
+        } => a > b,
+        FieldType::Decimal {
+            min: Some(a),
+            max: Some(b),
+            ..
+        } => a > b,
+        FieldType::Date {
+            min: Some(a),
+            max: Some(b),
+        } => a > b,
+        FieldType::DateTime {
+            min: Some(a),
+            max: Some(b),
+        } => a > b,
+        FieldType::String {
+            min_length,
+            max_length: Some(m),
+        } => min_length > m,
+        FieldType::Array {
+            min_items,
+            max_items: Some(m),
+            ..
+        } => min_items > m,
+        _ => false,
+    };
+    if wrong {
+        errors.push(invalid(
+            text,
+            path,
+            span,
+            "the lower bound is above the upper bound".into(),
+        ));
+    }
+}
