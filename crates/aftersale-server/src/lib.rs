@@ -1,0 +1,3 @@
+//! # aftersale-server
+//!
+//! The HTTP service of aftersale (`aftersale serve`): under construction.
