@@ -1,3 +1,56 @@
 //! # aftersale-server
 //!
-//! The HTTP service of aftersale (`aftersale serve`): under construction.
+//! The HTTP service of aftersale, started by `aftersale serve`: backends in any language ask
+//! for decisions over HTTP and get exactly the library's.
+//!
+//! An adapter around the pure core, in one module per concern:
+//!
+//! - [`catalog`]: every bundle under the rules folder, loaded, tested and grouped by tenant,
+//!   contract id and version; picking the version a request gets (explicit, by
+//!   `effective_on`, or in force at `as_of`). A catalog is immutable: a reload builds a new
+//!   one and swaps it in atomically ([`arc_swap`]), so a request finishes on the set it began
+//!   with and a broken folder never replaces a working one.
+//! - [`config`]: the configuration file, tokens stored as SHA-256 hashes ([`hash_token`]).
+//! - [`auth`]: who calls (a bearer token's role and tenant); another tenant's contract is
+//!   404, not 403, so its existence does not leak.
+//! - [`api`]: the endpoints, each declared once with its OpenAPI description (utoipa), so
+//!   the router and `GET /openapi.json` cannot disagree.
+//! - [`error`]: the one JSON error shape, `{"error": {"code", "message", "term"?, "position"?}}`.
+//! - [`metrics`]: Prometheus text, kept by hand (a handful of counters and one histogram).
+//! - [`server`]: the runtime, middleware (request id, structured logs, metrics, timeout,
+//!   body limit), file watching, graceful shutdown.
+//!
+//! Evaluations run on tokio's blocking pool, whose threads (like the workers) have
+//! [`EVAL_STACK_BYTES`] stacks: rhai recurses on the stack and an overflow would abort the
+//! process, not fail one request.
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod server;
+
+pub use catalog::{load_catalog, Catalog, CatalogError, Layout};
+pub use config::{hash_token, ConfigError, Role, ServerConfig};
+pub use server::{AppState, ReloadOutcome, ServeError, ServeOptions, Server, StartError};
+
+/// The stack of every server thread: as the CLI's evaluation threads (256 MiB, touched only
+/// as deep as an evaluation goes), since rhai recurses on the stack.
+pub const EVAL_STACK_BYTES: usize = 256 << 20;
+
+/// Installs the process's log output: `RUST_LOG` filters (default `info`), one line per
+/// event, as JSON when `json` is true. For binaries; a library user installs its own.
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
