@@ -425,8 +425,14 @@ impl Contract {
     }
 
     /// Evaluates one request: runs the terms the requested outputs need, each once, in
-    /// dependency order, and returns the decision (with a trace when asked).
+    /// dependency order, and returns the decision (with a trace when asked). Any thread may
+    /// call it: when the caller's stack is too small for what the contract's limits allow,
+    /// the evaluation runs on a larger one (see `stack.rs`).
     pub fn evaluate(&self, request: &Request) -> Result<Decision, EvalError> {
+        crate::stack::with_stack_for(&self.parts.limits, || self.evaluate_here(request))
+    }
+
+    fn evaluate_here(&self, request: &Request) -> Result<Decision, EvalError> {
         if !request.facts.is_object() {
             return Err(EvalError::InvalidFacts {
                 message: "facts must be a JSON object".into(),

@@ -35,6 +35,7 @@ pub mod rules;
 mod sandbox;
 pub mod schema;
 mod sorting;
+mod stack;
 pub mod time;
 pub mod value;
 pub mod vocabulary;

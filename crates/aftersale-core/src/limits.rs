@@ -15,8 +15,8 @@ pub const MAX_EXPR_DEPTH: usize = 256;
 pub struct Limits {
     /// Operations (roughly: expressions evaluated) one term may perform.
     pub max_operations: u64,
-    /// Nested function-call depth (at most 64). Deep scripts at the ceilings need far more than
-    /// a 2 MiB stack: evaluate on large-stack threads, as the CLI does.
+    /// Nested function-call depth (at most 64). Deep scripts at the ceilings need tens of MiB of
+    /// stack: `Contract::evaluate` moves to a larger stack when the caller's is too small.
     pub max_call_depth: usize,
     /// Nesting depth of expressions at the top level of a script.
     pub max_expr_depth: usize,

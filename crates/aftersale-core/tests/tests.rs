@@ -57,4 +57,5 @@ mod laws;
 mod loading;
 mod sandbox;
 mod schema;
+mod stack;
 mod vocabulary;
