@@ -8,6 +8,7 @@
 
 mod batch;
 mod render;
+mod serve_cmd;
 mod test_cmd;
 
 use std::io::{Read, Write};
@@ -66,6 +67,8 @@ enum Command {
     },
     /// Evaluate a stream of requests (JSON Lines or CSV) in parallel, one output line each.
     Batch(batch::BatchArgs),
+    /// Serve contracts over HTTP (see the README's "HTTP service").
+    Serve(serve_cmd::ServeArgs),
     /// Run bundles' example cases (tests/*.toml).
     Test {
         /// Bundle folders.
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
         ),
         Command::Check { bundles } => check(cli.format, &bundles),
         Command::Graph { bundle } => graph(cli.format, &bundle),
+        Command::Serve(args) => serve_cmd::run(cli.format, &args),
         Command::Test { bundles } => test_cmd::run(cli.format, &bundles),
         Command::Batch(args) => batch::run(cli.format, &args),
     };

@@ -21,6 +21,7 @@ use tower_http::request_id::{
 };
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::LatencyUnit;
 use tracing::Level;
 
 use crate::catalog::{load_catalog, Catalog, CatalogError, Layout, Problem};
@@ -292,7 +293,11 @@ pub fn app(state: AppState) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Micros),
+                ),
         )
         .layer(SetRequestIdLayer::x_request_id(ids))
         .with_state(state)
@@ -348,19 +353,16 @@ impl Server {
         let engine = aftersale_domain::with_domain_plugins(Engine::builder()).build();
         let catalog = {
             let (engine, rules) = (engine.clone(), options.rules.clone());
-            runtime
-                .block_on(tokio::task::spawn_blocking(move || {
-                    load_catalog(&engine, &rules, layout)
-                }))
-                .map_err(|e| {
-                    StartError::Catalog(CatalogError {
-                        problems: vec![Problem {
-                            tenant: String::new(),
-                            bundle: options.rules.display().to_string(),
-                            message: format!("loading did not finish: {e}"),
-                        }],
-                    })
-                })??
+            let loading = runtime.spawn_blocking(move || load_catalog(&engine, &rules, layout));
+            runtime.block_on(loading).map_err(|e| {
+                StartError::Catalog(CatalogError {
+                    problems: vec![Problem {
+                        tenant: String::new(),
+                        bundle: options.rules.display().to_string(),
+                        message: format!("loading did not finish: {e}"),
+                    }],
+                })
+            })??
         };
         let state = AppState {
             shared: Arc::new(Shared {
