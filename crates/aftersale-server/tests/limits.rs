@@ -1,0 +1,116 @@
+//! Request limits and error statuses: 413 over the body limit, 400 for a bad request, 422
+//! when a term fails, JSON bodies for the router's own errors too.
+
+use std::path::Path;
+
+use aftersale_server::ServerConfig;
+use serde_json::json;
+
+use crate::common::{car_claim, rules_dir, TestServer};
+
+fn tiny_bundle(dir: &Path) {
+    let bundle = dir.join("tiny");
+    std::fs::create_dir_all(bundle.join("terms")).unwrap();
+    std::fs::write(
+        bundle.join("contract.toml"),
+        "[contract]\nid = \"tiny\"\nversion = \"1\"\n[terms.checked]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bundle.join("terms/checked.rhai"),
+        "if facts.n > 10 {\n  throw \"n is too large\";\n}\nfacts.n * 2\n",
+    )
+    .unwrap();
+}
+
+#[test]
+fn statuses_for_bad_requests_failed_terms_and_large_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_bundle(dir.path());
+    let mut config = ServerConfig::default();
+    config.limits.body_limit_bytes = 4096;
+    config.limits.max_batch = 2;
+    let server = TestServer::start(dir.path(), config);
+    let path = "/v1/contracts/tiny/evaluate";
+
+    let (status, body) = server.post(path, &json!({"facts": {"n": 4}, "as_of": "2026-01-01"}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outputs"]["checked"], 8);
+
+    let (status, body) = server.post(path, &json!({"facts": {"n": 11}, "as_of": "2026-01-01"}));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "evaluation");
+    assert_eq!(body["error"]["term"], "checked");
+    assert_eq!(body["error"]["position"]["file"], "terms/checked.rhai");
+    assert_eq!(body["error"]["position"]["line"], 2);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("n is too large"));
+
+    let (status, body) = server.post(path, &json!({"facts": [1], "as_of": "2026-01-01"}));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_facts"))
+    );
+    let (status, body) = server.post(path, &json!({"facts": {"n": 1}, "outputs": ["nope"]}));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("unknown_output"))
+    );
+    let (status, body) = server.post(path, &json!({"fact": {"n": 1}}));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+    let (status, body) = server.post_raw(path, b"{\"facts\": ".to_vec());
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
+
+    let big = json!({"facts": {"n": 1, "padding": "x".repeat(5000)}});
+    let (status, body) = server.post(path, &big);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large"))
+    );
+    let (status, body) = server.post(
+        "/v1/contracts/tiny/evaluate-batch",
+        &json!([{"facts": {"n": 1}}, {"facts": {"n": 2}}, {"facts": {"n": 3}}]),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("batch_too_large"))
+    );
+
+    let (status, body) = server.get("/v1/nothing-here");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let response = server
+        .client
+        .delete(format!("{}{path}", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.headers().contains_key("x-request-id"));
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[test]
+fn the_default_body_limit_refuses_a_two_mebibyte_body() {
+    let server = TestServer::start(&rules_dir(), ServerConfig::default());
+    let mut facts = car_claim();
+    facts["padding"] = json!("x".repeat(2 << 20));
+    let (status, body) = server.post(
+        "/v1/contracts/car-warranty/evaluate",
+        &json!({"facts": facts, "as_of": "2026-03-01"}),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large"))
+    );
+}
