@@ -2,11 +2,13 @@
 //!
 //! Subcommands: `eval` (decide one request), `batch` (decide a stream of requests in
 //! parallel), `check` (load bundles and report every problem), `graph` (the term graph as
-//! DOT) and `test` (run bundles' example cases).
+//! DOT), `test` (run bundles' example cases), `prop` (check invariants on generated requests)
+//! and `diff` (compare two versions of a contract).
 //! Exit status: 0 success, 1 contract, evaluation or test failure, 2 usage or unreadable
 //! input. Errors go to stderr, as text with a source snippet or as JSON (`--format json`).
 
 mod batch;
+mod qa_cmd;
 mod render;
 mod serve_cmd;
 mod test_cmd;
@@ -67,6 +69,12 @@ enum Command {
     },
     /// Evaluate a stream of requests (JSON Lines or CSV) in parallel, one output line each.
     Batch(batch::BatchArgs),
+    /// Check a contract's invariants on requests generated from its facts schema; shrink and
+    /// save the first failure to tests/regressions.toml.
+    Prop(qa_cmd::PropArgs),
+    /// Compare two versions of a contract on the same requests: which decisions change, and
+    /// where.
+    Diff(qa_cmd::DiffArgs),
     /// Serve contracts over HTTP (see the README's "HTTP service").
     Serve(serve_cmd::ServeArgs),
     /// Run bundles' example cases (tests/*.toml).
@@ -120,6 +128,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(cli.format, &args),
         Command::Test { bundles } => test_cmd::run(cli.format, &bundles),
         Command::Batch(args) => batch::run(cli.format, &args),
+        Command::Prop(args) => qa_cmd::run_prop(cli.format, &args),
+        Command::Diff(args) => qa_cmd::run_diff(cli.format, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -349,7 +349,11 @@ mod tests {
     fn case_files_need_one_expectation() {
         let err =
             parse_case_file("t.toml", "[[case]]\nname='x'\nas_of='2025-01-01'\n").unwrap_err();
-        assert!(err.to_string().contains("needs one of `expect` and `expect_error`, or `invariants`"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("needs one of `expect` and `expect_error`, or `invariants`"),
+            "{err}"
+        );
         let err = parse_case_file(
             "t.toml",
             "[[case]]\nname='x'\nas_of='2025-01-01'\nexpct={}\n",

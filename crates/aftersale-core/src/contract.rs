@@ -281,6 +281,11 @@ impl Contract {
         Ok((self.parts.graph.plan(&outputs), Some(outputs)))
     }
 
+    /// The `[params]` as JSON, numbers with their written digits.
+    pub fn params_json(&self) -> serde_json::Value {
+        dynamic_to_json(&self.parts.params, &self.parts.plugins).unwrap_or_default()
+    }
+
     /// The facts schema (`[facts.<name>]` tables), when the contract has one.
     pub fn facts_schema(&self) -> Option<&FactSchema> {
         self.parts.schema.as_ref()

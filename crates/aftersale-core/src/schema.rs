@@ -26,7 +26,8 @@
 //! after the point), `string` (`min_length`, `max_length`), `enum` (`values`), `date` and
 //! `datetime` (`min`, `max`, inclusive), `object` (`fields`, `additional`: whether fields the
 //! schema does not name are allowed, default no) and `array` (`items`, `min_items`,
-//! `max_items`). Every field is required unless `optional = true`; `null` is never a value
+//! `max_items`, `sorted_by`: fields of object elements that never go down from one element to
+//! the next, such as a history's dates and readings). Every field is required unless `optional = true`; `null` is never a value
 //! of a typed field. The top level is an object without additional fields.
 //!
 //! Validation reports every problem at once, each with its path and what was expected:
@@ -94,6 +95,10 @@ pub struct FieldSpec {
     /// Most elements (array).
     #[serde(default)]
     pub max_items: Option<Spanned<usize>>,
+    /// Fields of the elements (array of objects) that never go down from one element to the
+    /// next: a history in date order, readings that only grow.
+    #[serde(default)]
+    pub sorted_by: Option<Spanned<Vec<String>>>,
 }
 
 /// `[as_of]` as written.
@@ -202,6 +207,9 @@ pub enum FieldType {
         /// Most elements.
         #[serde(skip_serializing_if = "Option::is_none")]
         max_items: Option<usize>,
+        /// Element fields that never go down along the array.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        sorted_by: Vec<String>,
     },
 }
 
@@ -371,6 +379,50 @@ fn within<T: PartialOrd>(v: &T, min: Option<&T>, max: Option<&T>) -> bool {
     min.map_or(true, |m| v >= m) && max.map_or(true, |m| v <= m)
 }
 
+/// How two values of a `sorted_by` field compare: numbers by value, dates and datetimes in
+/// time, other strings as text; `None` when they do not compare.
+pub fn compare_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            Some(json_number_as_decimal(x)?.cmp(&json_number_as_decimal(y)?))
+        }
+        (Value::String(x), Value::String(y)) => {
+            if let (Ok(p), Ok(q)) = (Date::parse(x), Date::parse(y)) {
+                return Some(p.cmp(&q));
+            }
+            if let (Some(p), Some(q)) = (parse_datetime(x), parse_datetime(y)) {
+                return Some(p.cmp(&q));
+            }
+            Some(x.cmp(y))
+        }
+        _ => None,
+    }
+}
+
+fn check_sorted(keys: &[String], list: &[Value], path: &str, problems: &mut Vec<FactProblem>) {
+    for key in keys {
+        let mut previous: Option<(usize, &Value)> = None;
+        for (i, item) in list.iter().enumerate() {
+            let Some(v) = item.get(key) else {
+                continue;
+            };
+            if let Some((j, p)) = previous {
+                if compare_values(p, v) == Some(std::cmp::Ordering::Greater) {
+                    problems.push(FactProblem {
+                        path: format!("{path}[{i}].{key}"),
+                        message: format!(
+                            "expected elements in ascending `{key}`, found {} after {} at [{j}]",
+                            found(v),
+                            found(p)
+                        ),
+                    });
+                }
+            }
+            previous = Some((i, v));
+        }
+    }
+}
+
 /// Parses an RFC 3339 instant with its offset.
 pub fn parse_datetime(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     chrono::DateTime::parse_from_rfc3339(text).ok()
@@ -419,6 +471,7 @@ impl FieldType {
                 items,
                 min_items,
                 max_items,
+                ..
             } => {
                 let count = match (min_items, max_items) {
                     (0, None) => String::new(),
@@ -476,12 +529,14 @@ impl FieldType {
                     items,
                     min_items,
                     max_items,
+                    sorted_by,
                 },
                 Value::Array(list),
             ) => {
                 for (i, item) in list.iter().enumerate() {
                     items.check(item, &format!("{path}[{i}]"), problems);
                 }
+                check_sorted(sorted_by, list, path, problems);
                 list.len() >= *min_items && max_items.map_or(true, |m| list.len() <= m)
             }
             _ => false,
@@ -670,10 +725,10 @@ fn misplaced(spec: &FieldSpec, kind: &str) -> Vec<(&'static str, std::ops::Range
         "string" => &["min_length", "max_length"],
         "enum" => &["values"],
         "object" => &["fields", "additional"],
-        "array" => &["items", "min_items", "max_items"],
+        "array" => &["items", "min_items", "max_items", "sorted_by"],
         _ => &[],
     };
-    let present: [(&'static str, Option<std::ops::Range<usize>>); 10] = [
+    let present: [(&'static str, Option<std::ops::Range<usize>>); 12] = [
         ("min", spec.min.as_ref().map(Spanned::span)),
         ("max", spec.max.as_ref().map(Spanned::span)),
         ("scale", spec.scale.as_ref().map(Spanned::span)),
@@ -684,19 +739,13 @@ fn misplaced(spec: &FieldSpec, kind: &str) -> Vec<(&'static str, std::ops::Range
         ("additional", spec.additional.as_ref().map(Spanned::span)),
         ("items", spec.items.as_ref().map(|_| spec.kind.span())),
         ("min_items", spec.min_items.as_ref().map(Spanned::span)),
+        ("max_items", spec.max_items.as_ref().map(Spanned::span)),
+        ("sorted_by", spec.sorted_by.as_ref().map(Spanned::span)),
     ];
-    let mut out: Vec<_> = present
+    present
         .into_iter()
         .filter_map(|(name, span)| span.filter(|_| !allowed.contains(&name)).map(|s| (name, s)))
-        .collect();
-    if let Some(m) = spec
-        .max_items
-        .as_ref()
-        .filter(|_| !allowed.contains(&"max_items"))
-    {
-        out.push(("max_items", m.span()));
-    }
-    out
+        .collect()
 }
 
 fn compile_type(
@@ -794,10 +843,31 @@ fn compile_type(
                     FieldType::Boolean
                 }
             };
+            let sorted_by = spec
+                .sorted_by
+                .as_ref()
+                .map(|s| s.get_ref().clone())
+                .unwrap_or_default();
+            if let Some(spanned) = &spec.sorted_by {
+                for key in spanned.get_ref() {
+                    let known = matches!(&items, FieldType::Object { fields, .. } if fields.iter().any(|f| &f.name == key && matches!(f.ty, FieldType::Integer { .. } | FieldType::Decimal { .. } | FieldType::Date { .. } | FieldType::DateTime { .. } | FieldType::String { .. })));
+                    if !known {
+                        errors.push(invalid(
+                            text,
+                            &field("sorted_by"),
+                            spanned.span(),
+                            format!(
+                                "`{key}` is not a number, date or string field of the elements"
+                            ),
+                        ));
+                    }
+                }
+            }
             FieldType::Array {
                 items: Box::new(items),
                 min_items: spec.min_items.as_ref().map_or(0, |s| *s.get_ref()),
                 max_items: spec.max_items.as_ref().map(|s| *s.get_ref()),
+                sorted_by,
             }
         }
         other => {

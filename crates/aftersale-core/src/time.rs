@@ -36,9 +36,27 @@ impl fmt::Display for DateTime {
     }
 }
 
+/// `YYYY-MM-DD`, exactly ten ASCII characters, read directly; `None` for any other text or
+/// a day that does not exist.
+fn canonical_date(b: &[u8]) -> Option<NaiveDate> {
+    let [y1, y2, y3, y4, b'-', m1, m2, b'-', d1, d2] = *b else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let year = digit(y1)? * 1000 + digit(y2)? * 100 + digit(y3)? * 10 + digit(y4)?;
+    let month = digit(m1)? * 10 + digit(m2)?;
+    let day = digit(d1)? * 10 + digit(d2)?;
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
+}
+
 impl Date {
     /// Reads an ISO date, `YYYY-MM-DD`. `2025-02-30` is an error, not March 2nd.
     pub fn parse(text: &str) -> Result<Self, String> {
+        // The canonical form without chrono's format machinery (a hot path: facts hold
+        // dates); anything else goes through chrono, which also words the error.
+        if let Some(date) = canonical_date(text.as_bytes()) {
+            return Ok(Self(date));
+        }
         NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map(Self)
             .map_err(|e| format!("invalid date `{text}` ({e}): expected YYYY-MM-DD"))
