@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::generate::{requests, Dictionary, GenerateError, Generated};
 use crate::prop::{is_valid, MAX_REJECTS_IN_A_ROW};
-use crate::search::{seeded_runner, Candidate};
+use crate::search::{seeded_runner, Candidate, DrawPoint};
 
 /// What to compare on.
 #[derive(Debug, Clone)]
@@ -383,10 +383,11 @@ pub fn diff_bundles(
     struct Acc {
         count: usize,
         recorded: usize,
-        first_generated: Option<(Candidate, Generated)>,
+        first_generated: Option<DrawPoint>,
         first_recorded: Option<Generated>,
     }
     let mut groups: BTreeMap<Change, Acc> = BTreeMap::new();
+    let mut strategy = None;
     let mut changed = 0;
     let mut cases = 0;
 
@@ -413,12 +414,14 @@ pub fn diff_bundles(
 
     if config.cases > 0 {
         let dictionary = Dictionary::from_contracts([old, new]);
-        let strategy = requests(old, &dictionary, config.as_of.as_deref())?;
+        let drawn = requests(old, &dictionary, config.as_of.as_deref())?;
+        let strategy = strategy.insert(drawn);
         let mut runner = seeded_runner(config.seed);
         let mut generated = 0;
         let mut rejects_in_a_row = 0;
         while generated < config.cases {
-            let Some(candidate) = Candidate::draw(&strategy, &mut runner) else {
+            let point = DrawPoint::of(&mut runner);
+            let Some(candidate) = Candidate::draw(strategy, &mut runner) else {
                 break;
             };
             let g = candidate.current();
@@ -433,7 +436,6 @@ pub fn diff_bundles(
             generated += 1;
             let list = change_set(old, new, &g);
             changed += usize::from(!list.is_empty());
-            let mut candidate = Some(candidate);
             for (change, _, _) in list {
                 let acc = groups.entry(change).or_insert(Acc {
                     count: 0,
@@ -442,11 +444,7 @@ pub fn diff_bundles(
                     first_recorded: None,
                 });
                 acc.count += 1;
-                if acc.first_generated.is_none() {
-                    if let Some(c) = candidate.take() {
-                        acc.first_generated = Some((c, g.clone()));
-                    }
-                }
+                acc.first_generated.get_or_insert_with(|| point.clone());
             }
         }
         cases += generated;
@@ -459,14 +457,15 @@ pub fn diff_bundles(
         let shows = |g: &Generated| {
             is_valid(old, g) && change_set(old, new, g).iter().any(|(c, _, _)| c == &change)
         };
-        let example = if rank < config.max_examples {
-            match (acc.first_generated, acc.first_recorded) {
-                (Some((candidate, _)), _) => Some(candidate.shrink(shows).0),
-                (None, Some(g)) => Some(g),
-                (None, None) => None,
-            }
-        } else {
-            acc.first_generated.map(|(_, g)| g).or(acc.first_recorded)
+        let replayed = acc
+            .first_generated
+            .as_ref()
+            .zip(strategy.as_ref())
+            .and_then(|(point, strategy)| point.replay(strategy));
+        let example = match replayed {
+            Some(candidate) if rank < config.max_examples => Some(candidate.shrink(shows).0),
+            Some(candidate) => Some(candidate.current()),
+            None => acc.first_recorded,
         };
         let (old_value, new_value, boundaries) = match &example {
             Some(g) => {

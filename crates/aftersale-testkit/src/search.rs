@@ -24,6 +24,23 @@ pub fn seeded_runner(seed: u64) -> TestRunner {
     )
 }
 
+/// Where a draw starts: replaying it gives the same value and the same shrink tree.
+#[derive(Clone)]
+pub struct DrawPoint(TestRng);
+
+impl DrawPoint {
+    /// The point the next draw of `runner` starts from.
+    pub fn of(runner: &mut TestRunner) -> Self {
+        Self(runner.rng().clone())
+    }
+
+    /// Draws again from this point.
+    pub fn replay(&self, strategy: &BoxedStrategy<Generated>) -> Option<Candidate> {
+        let mut runner = TestRunner::new_with_rng(Config::default(), self.0.clone());
+        Candidate::draw(strategy, &mut runner)
+    }
+}
+
 /// One generated value with the tree it shrinks along.
 pub struct Candidate {
     tree: Box<dyn ValueTree<Value = Generated>>,
