@@ -162,6 +162,12 @@ pub struct VersionDetail {
     pub terms: Vec<TermInfo>,
     /// The terms a decision has by default.
     pub outputs: Vec<String>,
+    /// The facts the contract takes (`[facts.<name>]` of `contract.toml`): each field's
+    /// name, type and bounds, as the engine checks them before any term runs. Absent when
+    /// the contract declares none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub facts_schema: Option<serde_json::Value>,
 }
 
 /// A contract with every version in detail.
@@ -205,6 +211,9 @@ fn detail(contract: &Contract) -> VersionDetail {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        facts_schema: contract
+            .facts_schema()
+            .and_then(|schema| serde_json::to_value(schema).ok()),
     }
 }
 

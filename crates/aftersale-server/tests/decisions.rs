@@ -135,6 +135,10 @@ fn contracts_are_listed_described_and_drawn() {
     assert_eq!(version["timezone"], "Europe/Berlin");
     assert_eq!(version["outputs"], json!(["coverage"]));
     assert!(version["terms"].as_array().unwrap().len() > 5, "{detail}");
+    let fields = version["facts_schema"]["fields"].as_array().unwrap();
+    assert!(!fields.is_empty(), "{detail}");
+    let (_, tiny) = server.get("/v1/contracts/helpdesk-sla");
+    assert!(tiny["versions"][0].get("terms").is_some());
     let (status, dot) = server.get_text("/v1/contracts/car-warranty/graph");
     assert_eq!(status, 200);
     assert!(dot.starts_with("digraph \"car-warranty\""), "{dot}");
