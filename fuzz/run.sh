@@ -33,9 +33,10 @@ max_len() {
 }
 TIMEOUT=10
 
-# Leak detection, on except for scripts: a closure capturing its own variable leaks a
-# reference cycle inside rhai (fuzz/findings/script_eval_bounded/leak_*), which would end
-# every run at once. FUZZ_DETECT_LEAKS=1 turns it back on (do, once that is fixed).
+# Leak detection, on except for scripts: closures that capture each other's variables leak a
+# reference cycle inside rhai (the direct case, seeds/script_eval_bounded/leak_*, is refused at
+# load; cycles through a second variable are not), which would end every run at once.
+# FUZZ_DETECT_LEAKS=1 turns it back on.
 detect_leaks() {
   case "$1" in
     script_eval_bounded) echo "${FUZZ_DETECT_LEAKS:-0}" ;;

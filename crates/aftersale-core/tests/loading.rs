@@ -217,6 +217,30 @@ fn import_and_eval_are_forbidden() {
 }
 
 #[test]
+fn r_closure_stored_in_the_variable_it_captures_is_refused_at_load() {
+    // Each would be a reference cycle inside rhai, leaked on every evaluation
+    // (fuzz/findings/script_eval_bounded/leak_closure_*).
+    for script in [
+        "let f = 0; f = || f; 1",
+        "let fac = 0; fac = |n| if n <= 1 { 1 } else { n * fac.call(n - 1) }; fac.call(5)",
+        "let a = []; a.push(|| a); 1",
+        "let a = [0]; a[0] = || a.len(); 1",
+        "fn g() { let f = 0; f = || f; 1 } g()",
+    ] {
+        let errs = errors("", &[("a", script)]);
+        assert!(
+            matches!(&errs[..], [LoadError::Forbidden { what, .. }] if what.contains("captures")),
+            "{script}: {errs:?}"
+        );
+    }
+    // Capturing is fine, and so is storing a closure elsewhere.
+    let value = crate::support::value_of(
+        "let limit = 3; let small = |x| x < limit; let f = small; [1, 5].filter(f).len()",
+    );
+    assert_eq!(value, serde_json::json!(1));
+}
+
+#[test]
 fn default_outputs_are_the_terms_nobody_reads() {
     let contract = crate::support::loaded("", &[("a", "terms.b"), ("b", "1"), ("c", "2")]);
     assert_eq!(contract.output_names(), vec!["a", "c"]);
