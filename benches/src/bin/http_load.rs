@@ -13,7 +13,9 @@
 //! rate, not counted), `--rules rules`, `--seed 1`, `--max-in-flight 2000`.
 //! The load is open-loop: request `i` is due at `start + i / rate` whatever the server does,
 //! and its latency runs from that due time to the end of its response, so a slow server
-//! cannot hide its queueing by slowing the client down (coordinated omission).
+//! cannot hide its queueing by slowing the client down (coordinated omission). The tokio
+//! timer ticks every millisecond, so "from due" also holds up to 1 ms of the client's own
+//! lateness; "from send" is measured from the moment the request is handed to the client.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
@@ -133,6 +135,7 @@ fn start_target(o: &Options) -> Result<(String, Target), String> {
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
+    service_us: Vec<u64>,
     errors: u64,
     first_error: Option<String>,
     max_lag: Duration,
@@ -148,7 +151,7 @@ async fn drive(
     count: u64,
     max_in_flight: usize,
 ) -> Tally {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<u64, String>>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Result<(u64, u64), String>>();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight));
     let start = tokio::time::Instant::now();
     let mut tally = Tally::default();
@@ -167,6 +170,7 @@ async fn drive(
         let (client, url, tx) = (client.clone(), Arc::clone(&url), tx.clone());
         tokio::spawn(async move {
             let result = async {
+                let sent = tokio::time::Instant::now();
                 let response = client
                     .post(&*url)
                     .header("content-type", "application/json")
@@ -177,7 +181,8 @@ async fn drive(
                 let status = response.status();
                 let text = response.bytes().await.map_err(|e| e.to_string())?;
                 if status.is_success() {
-                    Ok(u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX))
+                    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                    Ok((micros(due.elapsed()), micros(sent.elapsed())))
                 } else {
                     Err(format!("{status}: {}", String::from_utf8_lossy(&text)))
                 }
@@ -190,7 +195,10 @@ async fn drive(
     drop(tx);
     while let Some(result) = rx.recv().await {
         match result {
-            Ok(us) => tally.latencies_us.push(us),
+            Ok((us, service)) => {
+                tally.latencies_us.push(us);
+                tally.service_us.push(service);
+            }
             Err(e) => {
                 tally.errors += 1;
                 tally.first_error.get_or_insert(e);
@@ -306,12 +314,22 @@ fn main() -> ExitCode {
         wall.elapsed().as_secs_f64()
     );
     println!(
-        "latency:     p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        "from due:    p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
         percentile(&latencies, 50.0),
         percentile(&latencies, 90.0),
         percentile(&latencies, 99.0),
         percentile(&latencies, 99.9),
         percentile(&latencies, 100.0)
+    );
+    let mut service = tally.service_us;
+    service.sort_unstable();
+    println!(
+        "from send:   p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(&service, 50.0),
+        percentile(&service, 90.0),
+        percentile(&service, 99.0),
+        percentile(&service, 99.9),
+        percentile(&service, 100.0)
     );
     println!(
         "client lag:  max {:.2} ms behind schedule",
