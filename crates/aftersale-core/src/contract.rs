@@ -72,6 +72,8 @@ pub(crate) struct ContractParts {
     pub schema: Option<FactSchema>,
     pub constraints: Vec<Rule>,
     pub invariants: Vec<Rule>,
+    /// Loaded with [`crate::EngineBuilder::coverage`].
+    pub coverage: bool,
 }
 
 /// A compiled contract bundle, ready to evaluate requests.
@@ -176,6 +178,12 @@ impl Contract {
     /// The contract's time zone.
     pub fn timezone(&self) -> Tz {
         self.parts.timezone
+    }
+
+    /// Whether it was loaded for coverage ([`crate::EngineBuilder::coverage`]), so that
+    /// [`crate::coverage::Coverage::record`] sees its evaluations.
+    pub fn records_coverage(&self) -> bool {
+        self.parts.coverage
     }
 
     /// The limits its scripts run under.

@@ -46,6 +46,7 @@ pub(crate) const SCOPE_VARIABLES: [&str; 4] = ["facts", "params", "as_of", "term
 pub struct Engine {
     plugins: Vec<Arc<dyn Plugin>>,
     limits: Limits,
+    coverage: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -62,6 +63,7 @@ impl std::fmt::Debug for Engine {
 pub struct EngineBuilder {
     plugins: Vec<Arc<dyn Plugin>>,
     limits: Limits,
+    coverage: bool,
 }
 
 impl EngineBuilder {
@@ -82,11 +84,20 @@ impl EngineBuilder {
         self
     }
 
+    /// Loads contracts instrumented for [`crate::coverage::Coverage`]: their scripts compile
+    /// unoptimised and report every node they evaluate. For test runs, not for serving.
+    #[must_use]
+    pub fn coverage(mut self, on: bool) -> Self {
+        self.coverage = on;
+        self
+    }
+
     /// The engine.
     pub fn build(self) -> Engine {
         Engine {
             plugins: self.plugins,
             limits: self.limits,
+            coverage: self.coverage,
         }
     }
 }
@@ -274,6 +285,9 @@ impl Engine {
             timezone,
         };
         let mut rhai_engine = sandboxed_engine(&limits);
+        if self.coverage {
+            crate::coverage::instrument(&mut rhai_engine);
+        }
         CorePlugin.register(&mut rhai_engine, &ctx);
         for plugin in &plugins {
             plugin.register(&mut rhai_engine, &ctx);
@@ -372,6 +386,7 @@ impl Engine {
             schema,
             constraints,
             invariants,
+            coverage: self.coverage,
         }))
     }
 

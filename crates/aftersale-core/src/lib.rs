@@ -19,10 +19,13 @@
 //! - [`schema`]: the facts schema (`[facts.<name>]`), checked before any term runs, with
 //!   `[constraints]` across facts; `[invariants]` state what every decision keeps.
 //! - [`cases`] reads and runs a bundle's `tests/*.toml` example cases.
+//! - [`coverage`]: which terms, and which branches of their `if`s and `switch`es, the
+//!   evaluations of a contract loaded with [`EngineBuilder::coverage`] took.
 
 pub mod bundle;
 pub mod cases;
 pub mod contract;
+pub mod coverage;
 pub mod decision;
 mod deps;
 pub mod engine;

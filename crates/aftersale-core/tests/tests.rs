@@ -52,6 +52,7 @@ mod support {
     }
 }
 
+mod coverage;
 mod evaluation;
 mod laws;
 mod loading;
