@@ -1136,11 +1136,11 @@ mod test_files {
             ),
             (
                 case("name = \"a\"\nas_of = \"2025-01-01\"\nfacts = { n = 2 }"),
-                vec!["exactly one of `expect` and `expect_error`"],
+                vec!["needs one of `expect` and `expect_error`"],
             ),
             (
                 case("name = \"a\"\nas_of = \"2025-01-01\"\nexpect = { x = 0 }\nexpect_error = \"x\""),
-                vec!["exactly one of `expect` and `expect_error`"],
+                vec!["needs one of `expect` and `expect_error`"],
             ),
             (
                 format!(
