@@ -549,9 +549,17 @@ async fn evaluate_batch(
             Ok(body.into_iter().map(|b| prepare(tenant, &id, b)).collect())
         })?;
     let worker_state = state.clone();
+    // A blocking task cannot be cancelled: when the request is dropped (timeout, client
+    // gone), the flag stops the batch at its next item instead of deciding the rest for
+    // no one.
+    let abandoned = AbandonOnDrop::default();
+    let flag = Arc::clone(&abandoned.0);
     let items = on_eval_thread(move || {
         prepared
             .into_iter()
+            .map_while(|item| {
+                (!flag.load(std::sync::atomic::Ordering::Relaxed)).then_some(item)
+            })
             .map(|item| {
                 let outcome = item.and_then(|(bundle, request)| {
                     bundle.contract.evaluate(&request).map_err(|e| {
@@ -570,7 +578,18 @@ async fn evaluate_batch(
             .collect::<Vec<_>>()
     })
     .await?;
+    drop(abandoned);
     Ok(Json(items))
+}
+
+/// Sets its flag when dropped; dropped before the batch ends, the request went away.
+#[derive(Default)]
+struct AbandonOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -48,6 +48,19 @@ fn statuses_for_bad_requests_failed_terms_and_large_bodies() {
         .unwrap()
         .contains("n is too large"));
 
+    let (status, metrics) = server.get_text("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(
+            "aftersale_evaluation_errors_total{tenant=\"default\",contract=\"tiny\",code=\"evaluation\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aftersale_http_requests_total{method=\"POST\",route=\"/v1/contracts/{id}/evaluate\",status=\"422\"} 1"),
+        "{metrics}"
+    );
+
     let (status, body) = server.post(path, &json!({"facts": [1], "as_of": "2026-01-01"}));
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -112,5 +125,21 @@ fn the_default_body_limit_refuses_a_two_mebibyte_body() {
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (413, Some("too_large"))
+    );
+}
+
+#[test]
+fn a_request_over_the_timeout_is_answered_408_in_json() {
+    let mut config = ServerConfig::default();
+    config.limits.request_timeout_ms = 1;
+    let server = TestServer::start(&rules_dir(), config);
+    // A batch of 200 decisions takes far more than a millisecond.
+    let one = json!({"facts": car_claim(), "as_of": "2026-03-01"});
+    let batch = serde_json::Value::Array(vec![one; 200]);
+    let (status, body) = server.post("/v1/contracts/car-warranty/evaluate-batch", &batch);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (408, Some("timeout")),
+        "{body}"
     );
 }
