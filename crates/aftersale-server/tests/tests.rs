@@ -11,6 +11,7 @@ mod common;
 
 mod auth;
 mod decisions;
+mod lifecycle;
 mod limits;
 mod openapi;
 mod reload;
