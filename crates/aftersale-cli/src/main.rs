@@ -82,6 +82,10 @@ enum Command {
         /// Bundle folders.
         #[arg(required = true)]
         bundles: Vec<PathBuf>,
+        /// Also report which terms, and which branches of `if` and `switch`, the cases
+        /// exercised, and list those never exercised.
+        #[arg(long)]
+        coverage: bool,
     },
 }
 
@@ -126,7 +130,7 @@ fn main() -> ExitCode {
         Command::Check { bundles } => check(cli.format, &bundles),
         Command::Graph { bundle } => graph(cli.format, &bundle),
         Command::Serve(args) => serve_cmd::run(cli.format, &args),
-        Command::Test { bundles } => test_cmd::run(cli.format, &bundles),
+        Command::Test { bundles, coverage } => test_cmd::run(cli.format, &bundles, coverage),
         Command::Batch(args) => batch::run(cli.format, &args),
         Command::Prop(args) => qa_cmd::run_prop(cli.format, &args),
         Command::Diff(args) => qa_cmd::run_diff(cli.format, &args),

@@ -1,13 +1,101 @@
 //! `aftersale test`: runs every `tests/*.toml` of each bundle and prints each failure with
 //! what differs, closing with `N passed, N failed`.
+//!
+//! With `--coverage`, each bundle is loaded a second time with the coverage hook
+//! ([`aftersale_core::EngineBuilder::coverage`]) and every case runs on that copy too, inside
+//! [`Coverage::record`]: the verdicts still come from the contract as it is served, so the flag
+//! cannot change a result or the exit status; the copy only observes.
 
 use std::path::{Path, PathBuf};
 
 use aftersale_core::cases::{parse_case_file, run_case, LocatedCase, Mismatch, Outcome};
+use aftersale_core::coverage::{Coverage, CoverageReport};
+use aftersale_core::{Contract, Engine};
 use serde_json::json;
 
 use crate::render::{self, Format};
 use crate::{load, print_out, report, Failure};
+
+/// A bundle's contract loaded for coverage, and what its cases visited.
+struct Covered {
+    contract: Contract,
+    coverage: Coverage,
+}
+
+impl Covered {
+    /// `None` (with a note) if the instrumented copy does not load, which the contract
+    /// itself did.
+    fn load(format: Format, bundle: &Path) -> Option<Self> {
+        let engine: Engine = aftersale_domain::with_domain_plugins(Engine::builder())
+            .coverage(true)
+            .build();
+        match engine.load_dir(bundle) {
+            Ok(contract) => Some(Self {
+                contract,
+                coverage: Coverage::new(),
+            }),
+            Err(errors) => {
+                report(
+                    format,
+                    format!("note: no coverage for `{}`: {errors}\n", bundle.display()),
+                    json!({"code": "coverage_unavailable", "message": errors.to_string()}),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn percent(done: usize, all: usize) -> Option<f64> {
+    // Branch counts are far below 2^52: the conversions are exact.
+    (all > 0).then(|| (done as f64) * 100.0 / (all as f64))
+}
+
+/// The coverage block printed after a bundle's cases.
+fn coverage_text(report: &CoverageReport) -> String {
+    let (done, all) = (report.branches_exercised(), report.branch_count());
+    let share =
+        percent(done, all).map_or_else(|| "no branches".to_string(), |p| format!("{p:.1}%"));
+    let mut text = format!(
+        "  coverage: terms exercised {}/{}, branches exercised {done}/{all} ({share})\n",
+        report.terms_evaluated(),
+        report.terms.len(),
+    );
+    for term in &report.terms {
+        if !term.evaluated {
+            text.push_str(&format!(
+                "    {}: term `{}` never evaluated\n",
+                term.file, term.term
+            ));
+            continue;
+        }
+        for b in term.branches.iter().filter(|b| !b.exercised) {
+            text.push_str(&format!(
+                "    {}:{}:{} {} (never taken)\n",
+                term.file,
+                b.line,
+                b.column,
+                b.kind.describe()
+            ));
+        }
+    }
+    text
+}
+
+/// The same as JSON: totals, and every term with every branch.
+fn coverage_json(bundle: &str, report: &CoverageReport) -> serde_json::Value {
+    let (done, all) = (report.branches_exercised(), report.branch_count());
+    json!({
+        "bundle": bundle,
+        "terms_evaluated": report.terms_evaluated(),
+        "term_count": report.terms.len(),
+        "branches_exercised": done,
+        "branch_count": all,
+        "percent": percent(done, all).map(|p| (p * 10.0).round() / 10.0),
+        "never_evaluated": report.terms.iter().filter(|t| !t.evaluated).map(|t| t.term.as_str()).collect::<Vec<_>>(),
+        "terms": report.terms,
+    })
+}
 
 /// The test files of a bundle, sorted.
 fn test_files(bundle: &Path) -> Vec<PathBuf> {
@@ -65,11 +153,12 @@ fn describe(outcome: &Outcome) -> Vec<String> {
     }
 }
 
-/// Runs the cases of every bundle.
-pub fn run(format: Format, bundles: &[PathBuf]) -> Result<(), Failure> {
+/// Runs the cases of every bundle; with `coverage`, reports what they exercised.
+pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Failure> {
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut bad_input = false;
     let mut results = Vec::new();
+    let mut coverages = Vec::new();
     for bundle in bundles {
         let contract = match load(format, bundle) {
             Ok(c) => c,
@@ -90,6 +179,11 @@ pub fn run(format: Format, bundles: &[PathBuf]) -> Result<(), Failure> {
                 bundle.display()
             ))?;
         }
+        let mut covered = if coverage {
+            Covered::load(format, bundle)
+        } else {
+            None
+        };
         let files = test_files(bundle);
         if files.is_empty() && format == Format::Text {
             print_out("  no test cases (add tests/*.toml)\n")?;
@@ -125,6 +219,9 @@ pub fn run(format: Format, bundles: &[PathBuf]) -> Result<(), Failure> {
             };
             for located in cases {
                 let outcome = run_case(&contract, &located.case);
+                if let Some(c) = covered.as_mut() {
+                    c.coverage.record(|| run_case(&c.contract, &located.case));
+                }
                 let details = describe(&outcome);
                 if outcome.passed() {
                     passed += 1;
@@ -154,12 +251,23 @@ pub fn run(format: Format, bundles: &[PathBuf]) -> Result<(), Failure> {
                 }
             }
         }
+        if let Some(c) = covered {
+            let report = c.coverage.report(&c.contract);
+            match format {
+                Format::Text => print_out(&coverage_text(&report))?,
+                Format::Json => coverages.push(coverage_json(contract.id(), &report)),
+            }
+        }
     }
     match format {
         Format::Text => print_out(&format!("{passed} passed, {failed} failed\n"))?,
-        Format::Json => print_out(
-            &(json!({"passed": passed, "failed": failed, "cases": results}).to_string() + "\n"),
-        )?,
+        Format::Json => {
+            let mut out = json!({"passed": passed, "failed": failed, "cases": results});
+            if coverage {
+                out["coverage"] = serde_json::Value::Array(coverages);
+            }
+            print_out(&(out.to_string() + "\n"))?;
+        }
     }
     if bad_input {
         Err(Failure::BadInput)

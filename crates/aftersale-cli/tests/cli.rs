@@ -1281,3 +1281,93 @@ mod domain_examples {
         }
     }
 }
+
+#[test]
+fn test_coverage_reports_the_terms_and_branches_car_warranty_cases_exercise() {
+    let b = Path::new(WORKSPACE).join("rules/car-warranty");
+    let scripts = std::fs::read_dir(b.join("terms")).unwrap().count();
+    let out = run(&[Path::new("test"), Path::new("--coverage"), &b]);
+    out.assert_code(0);
+    assert!(
+        out.last_line().ends_with(" passed, 0 failed"),
+        "{}",
+        out.stdout
+    );
+    let summary = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("coverage: terms exercised "))
+        .unwrap_or_else(|| panic!("no coverage line:\n{}", out.stdout));
+    // "15/15, branches exercised 77/94 (81.9%)"
+    let numbers: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let [terms_run, terms, branches_run, branches, ..] = numbers[..] else {
+        panic!("unexpected summary: {summary}")
+    };
+    assert_eq!(terms, scripts, "{summary}");
+    assert!(0 < terms_run && terms_run <= terms, "{summary}");
+    assert!(branches >= 20, "car-warranty has many ifs: {summary}");
+    assert!(0 < branches_run && branches_run <= branches, "{summary}");
+    let never: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.ends_with("(never taken)"))
+        .collect();
+    assert_eq!(never.len(), branches - branches_run, "{}", out.stdout);
+    for line in &never {
+        let place = line.trim().split(' ').next().unwrap();
+        let parts: Vec<&str> = place.split(':').collect();
+        assert!(
+            parts.len() == 3
+                && parts[0].starts_with("terms/")
+                && parts[1].parse::<usize>().is_ok()
+                && parts[2].parse::<usize>().is_ok(),
+            "{line}"
+        );
+    }
+
+    // The same as JSON, beside the fields `test --format json` always had.
+    let out = run(&[
+        Path::new("--format"),
+        Path::new("json"),
+        Path::new("test"),
+        Path::new("--coverage"),
+        &b,
+    ]);
+    out.assert_code(0);
+    let v = out.json();
+    assert_eq!(v["failed"], json!(0));
+    assert!(v["cases"].as_array().unwrap().len() > 10);
+    let c = &v["coverage"][0];
+    assert_eq!(c["bundle"], json!("car-warranty"));
+    assert_eq!(
+        (c["terms_evaluated"].clone(), c["term_count"].clone()),
+        (json!(terms_run), json!(terms))
+    );
+    assert_eq!(
+        (c["branches_exercised"].clone(), c["branch_count"].clone()),
+        (json!(branches_run), json!(branches))
+    );
+    let listed: usize = c["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["branches"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, branches);
+
+    // Without the flag: neither the line nor the field.
+    let out = run(&[Path::new("test"), &b]);
+    out.assert_code(0);
+    assert!(!out.stdout.contains("coverage:"), "{}", out.stdout);
+    let out = run(&[
+        Path::new("--format"),
+        Path::new("json"),
+        Path::new("test"),
+        &b,
+    ]);
+    assert!(out.json().get("coverage").is_none());
+}
