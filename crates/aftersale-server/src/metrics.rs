@@ -3,6 +3,7 @@
 //!
 //! - `aftersale_http_requests_total{method, route, status}`
 //! - `aftersale_http_request_duration_seconds{route}` (histogram)
+//! - `aftersale_http_requests_in_flight`
 //! - `aftersale_evaluation_errors_total{tenant, contract, code}`
 //! - `aftersale_reloads_total{result}`
 //! - `aftersale_contract_version_loaded{tenant, contract, version}` (1 per loaded version)
@@ -10,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -46,6 +48,17 @@ pub struct Metrics {
     latency: Mutex<BTreeMap<String, Histogram>>,
     eval_errors: Mutex<BTreeMap<(String, String, String), u64>>,
     reloads: Mutex<BTreeMap<&'static str, u64>>,
+    in_flight: AtomicI64,
+}
+
+/// Counts a request as in flight until dropped (answered, or abandoned by its client).
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a AtomicI64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// A poisoned lock only means another thread panicked mid-update of a counter: the numbers
@@ -55,6 +68,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Metrics {
+    /// Counts a request as in flight while the guard lives.
+    pub fn start_request(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
     /// Counts one answered request.
     pub fn record_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         *lock(&self.requests)
@@ -109,6 +128,11 @@ impl Metrics {
                 h.count, h.sum, h.count
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP aftersale_http_requests_in_flight Requests being answered now.\n# TYPE aftersale_http_requests_in_flight gauge\naftersale_http_requests_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP aftersale_evaluation_errors_total Evaluations that failed, by contract and error code.\n# TYPE aftersale_evaluation_errors_total counter\n");
         for ((tenant, contract, code), n) in lock(&self.eval_errors).iter() {
             let _ = writeln!(

@@ -235,7 +235,9 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let in_flight = state.metrics().start_request();
     let response = next.run(request).await;
+    drop(in_flight);
     state.metrics().record_request(
         &method,
         &route,
