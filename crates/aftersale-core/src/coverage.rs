@@ -20,6 +20,11 @@
 //! (in a non-empty branch, or past the whole `if`: the empty one). A function returning, or the
 //! script ending, with the `if` still undecided also means it went past. An evaluation that
 //! fails inside a condition decides nothing.
+//!
+//! Not counted as branches: `&&`, `||`, `??` and `?.` (short-circuits inside an expression),
+//! loops, and `try`/`catch`. A `switch` case whose body is an empty block `{}` leaves the same
+//! trace as no case matching: either counts for both. A condition that throws and is caught by
+//! a `catch` at a shallower call level would count as having gone past its `if`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
