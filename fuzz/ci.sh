@@ -42,7 +42,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
 --cfg fuzzing -Cdebug-assertions"
 build_start=$(date +%s)
-cargo build --release --locked --bins --target "$host" \
+cargo build --profile fuzz-ci --locked --bins --target "$host" \
   || die "build failed (fuzz/Cargo.lock out of date? run 'cargo fetch' in fuzz/ and commit it)"
 build_seconds=$(( $(date +%s) - build_start ))
 unset RUSTFLAGS
@@ -53,7 +53,7 @@ for target in "${targets[@]}"; do
   mkdir -p "artifacts/$target"
   marker="$(mktemp)"
   log="logs/$target.log"
-  "$target_dir/$host/release/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
+  "$target_dir/$host/fuzz-ci/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$target")" \
     -print_final_stats=1 >"$log" 2>&1
   rc=$?

@@ -2,8 +2,9 @@
 //!
 //! Subcommands: `eval` (decide one request), `batch` (decide a stream of requests in
 //! parallel), `check` (load bundles and report every problem), `graph` (the term graph as
-//! DOT), `test` (run bundles' example cases), `prop` (check invariants on generated requests)
-//! and `diff` (compare two versions of a contract).
+//! DOT), `test` (run bundles' example cases; `--coverage`), `prop` (check invariants on
+//! generated requests), `diff` (compare two versions of a contract) and `serve` (the HTTP
+//! service).
 //! Exit status: 0 success, 1 contract, evaluation or test failure, 2 usage or unreadable
 //! input. Errors go to stderr, as text with a source snippet or as JSON (`--format json`).
 
