@@ -147,8 +147,9 @@ fn delta(nanos: i128) -> TimeDelta {
 
 impl Clock {
     /// The share of the allowed time consumed, in whole percent rounded down (so
-    /// `percent >= 75` exactly when the 75% threshold is crossed); above 100 once breached.
-    /// `None` when not started.
+    /// `percent >= 75` exactly when the 75% threshold is crossed); above 100 once breached;
+    /// `u32::MAX` for a zero allowance, which every threshold crosses at once. `None` when
+    /// not started.
     pub fn percent(&self) -> Option<i64> {
         self.hundredths()
             .map(|h| i64::try_from(h.div_euclid(100)).unwrap_or(i64::MAX))
@@ -163,7 +164,9 @@ impl Clock {
     fn hundredths(&self) -> Option<i128> {
         let allowed = nanos(self.allowed?);
         if allowed == 0 {
-            return Some(10_000);
+            // A zero allowance is used up at the start: every threshold, 150% as much as
+            // 100%, is crossed there (see `crossing`), so the share is past any of them.
+            return Some(i128::from(u32::MAX) * 100);
         }
         Some(nanos(self.elapsed) * 10_000 / allowed)
     }

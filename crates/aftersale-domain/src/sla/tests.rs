@@ -664,3 +664,18 @@ fn script_values_are_checked_with_their_path() {
         "{e}"
     );
 }
+
+#[test]
+fn a_zero_allowance_is_past_every_threshold() {
+    // Found by the `thresholds_are_crossed_in_order` law: a wall-clock cycle held before any
+    // business time ran can be left with nothing allowed; `crossing` then puts every
+    // threshold, 150% included, at the start, so the share must be past all of them.
+    let mut p = policy(&[("first_response", 480)]);
+    p.thresholds = vec![50, 100, 150];
+    let events = [created("2025-06-02T10:00"), agent("2025-06-02T10:00:00")];
+    let mut c = clock_of(&p, &events, "2025-06-02T10:00", "first_response");
+    c.allowed = Some(TimeDelta::zero());
+    c.elapsed = TimeDelta::zero();
+    assert!(c.percent().unwrap() >= 150, "{:?}", c.percent());
+    assert_eq!(c.percent(), Some(i64::from(u32::MAX)));
+}
