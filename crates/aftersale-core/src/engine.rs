@@ -326,7 +326,13 @@ impl Engine {
         };
         let outputs = self.outputs(&manifest, text, &index, graph.as_ref(), &mut errors);
         let schema = match (&manifest.facts, &manifest.as_of) {
-            (Some(facts), as_of) => Some(compile_schema(text, facts, as_of.as_ref(), &mut errors)),
+            (Some(facts), as_of) => Some(compile_schema(
+                timezone,
+                text,
+                facts,
+                as_of.as_ref(),
+                &mut errors,
+            )),
             (None, Some(as_of)) => {
                 errors.push(LoadError::InvalidValue {
                     field: "as_of".into(),

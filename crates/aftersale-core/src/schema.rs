@@ -24,7 +24,8 @@
 //!
 //! Types: `boolean`, `integer` (`min`, `max`), `decimal` (`min`, `max`, `scale`: most digits
 //! after the point), `string` (`min_length`, `max_length`), `enum` (`values`), `date` and
-//! `datetime` (`min`, `max`, inclusive), `object` (`fields`, `additional`: whether fields the
+//! `datetime` (`min`, `max`, inclusive; `local = true` also takes a date-time without offset,
+//! read in the contract's time zone), `object` (`fields`, `additional`: whether fields the
 //! schema does not name are allowed, default no) and `array` (`items`, `min_items`,
 //! `max_items`, `sorted_by`: fields of object elements that never go down from one element to
 //! the next, such as a history's dates and readings). Every field is required unless `optional = true`; `null` is never a value
@@ -48,6 +49,7 @@ use crate::error::LoadError;
 use crate::manifest::manifest_location;
 use crate::time::Date;
 use crate::value::json_number_as_decimal;
+use chrono_tz::Tz;
 
 /// A field as written in `contract.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +97,10 @@ pub struct FieldSpec {
     /// Most elements (array).
     #[serde(default)]
     pub max_items: Option<Spanned<usize>>,
+    /// Whether a datetime may omit its offset, read then as local time in the contract's
+    /// time zone (datetime).
+    #[serde(default)]
+    pub local: Option<Spanned<bool>>,
     /// Fields of the elements (array of objects) that never go down from one element to the
     /// next: a history in date order, readings that only grow.
     #[serde(default)]
@@ -180,7 +186,8 @@ pub enum FieldType {
         #[serde(skip_serializing_if = "Option::is_none", with = "opt_display")]
         max: Option<Date>,
     },
-    /// An RFC 3339 instant with its offset.
+    /// An RFC 3339 instant with its offset (or, with `local`, a date-time without one, read
+    /// in the contract's time zone).
     #[serde(rename = "datetime")]
     DateTime {
         /// Earliest.
@@ -189,6 +196,9 @@ pub enum FieldType {
         /// Latest.
         #[serde(skip_serializing_if = "Option::is_none", with = "opt_datetime")]
         max: Option<chrono::DateTime<chrono::FixedOffset>>,
+        /// Whether the offset may be left out (local time in the contract's zone).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        local: bool,
     },
     /// An object with named fields.
     Object {
@@ -273,6 +283,9 @@ pub struct FactSchema {
     /// `[as_of]`: a `Date` or `DateTime` type with both bounds, when declared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub as_of: Option<FieldType>,
+    /// The contract's time zone: where `local` datetimes are read.
+    #[serde(skip)]
+    pub zone: Tz,
 }
 
 /// One way the facts fail the schema.
@@ -303,7 +316,9 @@ impl FactSchema {
     pub fn validate(&self, facts: &Value) -> Vec<FactProblem> {
         let mut problems = Vec::new();
         match facts {
-            Value::Object(map) => check_object(&self.fields, false, map, "facts", &mut problems),
+            Value::Object(map) => {
+                check_object(&self.fields, false, map, "facts", self.zone, &mut problems);
+            }
             other => problems.push(FactProblem {
                 path: "facts".into(),
                 message: format!("expected an object, found {}", found(other)),
@@ -333,6 +348,7 @@ fn check_object(
     additional: bool,
     map: &serde_json::Map<String, Value>,
     path: &str,
+    zone: Tz,
     problems: &mut Vec<FactProblem>,
 ) {
     for field in fields {
@@ -343,7 +359,7 @@ fn check_object(
                 path: here,
                 message: format!("is required: expected {}", field.ty.expected()),
             }),
-            Some(v) => field.ty.check(v, &here, problems),
+            Some(v) => field.ty.check(v, &here, zone, problems),
         }
     }
     if !additional {
@@ -459,8 +475,13 @@ impl FieldType {
             Self::Date { min, max } => {
                 format!("a date (YYYY-MM-DD){}", bounds(min.as_ref(), max.as_ref()))
             }
-            Self::DateTime { min, max } => format!(
-                "an RFC 3339 datetime with offset{}",
+            Self::DateTime { min, max, local } => format!(
+                "{}{}",
+                if *local {
+                    "a datetime (RFC 3339, or local time in the contract's time zone)"
+                } else {
+                    "an RFC 3339 datetime with offset"
+                },
                 bounds(
                     min.map(|d| d.to_rfc3339()).as_ref(),
                     max.map(|d| d.to_rfc3339()).as_ref()
@@ -492,7 +513,7 @@ impl FieldType {
         }
     }
 
-    fn check(&self, value: &Value, path: &str, problems: &mut Vec<FactProblem>) {
+    fn check(&self, value: &Value, path: &str, zone: Tz, problems: &mut Vec<FactProblem>) {
         let ok = match (self, value) {
             (Self::Boolean, Value::Bool(_)) => true,
             (Self::Integer { min, max }, Value::Number(n)) => n
@@ -517,11 +538,16 @@ impl FieldType {
             (Self::Date { min, max }, Value::String(s)) => {
                 Date::parse(s).is_ok_and(|d| within(&d, min.as_ref(), max.as_ref()))
             }
-            (Self::DateTime { min, max }, Value::String(s)) => {
-                parse_datetime(s).is_some_and(|d| within(&d, min.as_ref(), max.as_ref()))
+            (Self::DateTime { min, max, local }, Value::String(s)) => {
+                let parsed = if *local {
+                    crate::time::DateTime::parse(s, zone).ok().map(|t| t.0)
+                } else {
+                    parse_datetime(s)
+                };
+                parsed.is_some_and(|d| within(&d, min.as_ref(), max.as_ref()))
             }
             (Self::Object { fields, additional }, Value::Object(map)) => {
-                check_object(fields, *additional, map, path, problems);
+                check_object(fields, *additional, map, path, zone, problems);
                 true
             }
             (
@@ -534,7 +560,7 @@ impl FieldType {
                 Value::Array(list),
             ) => {
                 for (i, item) in list.iter().enumerate() {
-                    items.check(item, &format!("{path}[{i}]"), problems);
+                    items.check(item, &format!("{path}[{i}]"), zone, problems);
                 }
                 check_sorted(sorted_by, list, path, problems);
                 list.len() >= *min_items && max_items.map_or(true, |m| list.len() <= m)
@@ -568,6 +594,7 @@ pub(crate) fn compile_field(
 
 /// Reads the `[facts]` tables.
 pub(crate) fn compile_schema(
+    zone: Tz,
     text: &str,
     facts: &BTreeMap<Spanned<String>, FieldSpec>,
     as_of: Option<&AsOfSpec>,
@@ -595,6 +622,7 @@ pub(crate) fn compile_schema(
             "datetime" => FieldType::DateTime {
                 min: bound_datetime(text, "as_of.min", Some(&spec.min), errors),
                 max: bound_datetime(text, "as_of.max", Some(&spec.max), errors),
+                local: false,
             },
             other => {
                 let span = spec.kind.as_ref().map_or(0..0, Spanned::span);
@@ -610,7 +638,11 @@ pub(crate) fn compile_schema(
         check_order(text, "as_of", &ty, spec.max.span(), errors);
         Some(ty)
     });
-    FactSchema { fields, as_of }
+    FactSchema {
+        fields,
+        as_of,
+        zone,
+    }
 }
 
 fn invalid(text: &str, field: &str, span: std::ops::Range<usize>, message: String) -> LoadError {
@@ -720,7 +752,8 @@ fn bound_decimal(
 /// Options that belong to other types than `kind`.
 fn misplaced(spec: &FieldSpec, kind: &str) -> Vec<(&'static str, std::ops::Range<usize>)> {
     let allowed: &[&str] = match kind {
-        "integer" | "date" | "datetime" => &["min", "max"],
+        "integer" | "date" => &["min", "max"],
+        "datetime" => &["min", "max", "local"],
         "decimal" => &["min", "max", "scale"],
         "string" => &["min_length", "max_length"],
         "enum" => &["values"],
@@ -728,7 +761,7 @@ fn misplaced(spec: &FieldSpec, kind: &str) -> Vec<(&'static str, std::ops::Range
         "array" => &["items", "min_items", "max_items", "sorted_by"],
         _ => &[],
     };
-    let present: [(&'static str, Option<std::ops::Range<usize>>); 12] = [
+    let present: [(&'static str, Option<std::ops::Range<usize>>); 13] = [
         ("min", spec.min.as_ref().map(Spanned::span)),
         ("max", spec.max.as_ref().map(Spanned::span)),
         ("scale", spec.scale.as_ref().map(Spanned::span)),
@@ -741,6 +774,7 @@ fn misplaced(spec: &FieldSpec, kind: &str) -> Vec<(&'static str, std::ops::Range
         ("min_items", spec.min_items.as_ref().map(Spanned::span)),
         ("max_items", spec.max_items.as_ref().map(Spanned::span)),
         ("sorted_by", spec.sorted_by.as_ref().map(Spanned::span)),
+        ("local", spec.local.as_ref().map(Spanned::span)),
     ];
     present
         .into_iter()
@@ -802,6 +836,7 @@ fn compile_type(
         "datetime" => FieldType::DateTime {
             min: bound_datetime(text, &field("min"), spec.min.as_ref(), errors),
             max: bound_datetime(text, &field("max"), spec.max.as_ref(), errors),
+            local: spec.local.as_ref().is_some_and(|l| *l.get_ref()),
         },
         "object" => FieldType::Object {
             fields: spec
@@ -912,6 +947,7 @@ fn check_order(
         FieldType::DateTime {
             min: Some(a),
             max: Some(b),
+            ..
         } => a > b,
         FieldType::String {
             min_length,

@@ -245,3 +245,40 @@ fn the_schema_serialises_for_adapters() {
         &json!({"name": "km", "type": "integer", "min": 0, "max": 400000})
     );
 }
+
+#[test]
+fn a_local_datetime_is_read_in_the_contract_zone() {
+    let manifest = r#"
+[contract]
+id = "local"
+version = "1"
+timezone = "Europe/Rome"
+
+[facts.at]
+type = "datetime"
+local = true
+min = "2025-06-02T09:00:00+02:00"
+
+[facts.strict]
+type = "datetime"
+optional = true
+
+[terms.out]
+"#;
+    let src = BundleSource::new("local")
+        .with_file("contract.toml", manifest)
+        .with_file("terms/out.rhai", "1");
+    let c = Engine::default().load(&src).unwrap();
+    let ok = |facts: serde_json::Value| c.validate_facts(&facts, as_of()).is_empty();
+    // 09:00 in Rome is the minimum itself; 08:59 local is before it.
+    assert!(ok(json!({"at": "2025-06-02T09:00:00"})));
+    assert!(ok(json!({"at": "2025-06-02T07:00:00Z"})));
+    assert!(!ok(json!({"at": "2025-06-02T08:59:00"})));
+    // Without `local`, the offset is required.
+    let problems = c.validate_facts(
+        &json!({"at": "2025-06-02T10:00:00", "strict": "2025-06-02T10:00:00"}),
+        as_of(),
+    );
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "facts.strict");
+}

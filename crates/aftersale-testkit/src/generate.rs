@@ -290,7 +290,7 @@ fn scalar(ty: &FieldType, dictionary: &Dictionary) -> BoxedStrategy<Value> {
                 .prop_map(move |n| Value::String(Date(lo + Duration::days(n)).to_string()))
                 .boxed()
         }
-        FieldType::DateTime { min, max } => {
+        FieldType::DateTime { min, max, .. } => {
             let utc = chrono::Utc.fix();
             let lo = min.unwrap_or_else(|| {
                 utc.from_utc_datetime(&day(DEFAULT_FIRST_DAY).and_time(NaiveTime::MIN))
