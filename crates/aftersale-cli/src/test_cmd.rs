@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use aftersale_core::cases::{parse_case_file, run_case, LocatedCase, Mismatch, Outcome};
+use aftersale_core::cases::{parse_case_file, run_case, LocatedCase};
 use aftersale_core::coverage::{Coverage, CoverageReport};
 use aftersale_core::{Contract, Engine};
 use serde_json::json;
@@ -97,62 +97,6 @@ fn coverage_json(bundle: &str, report: &CoverageReport) -> serde_json::Value {
     })
 }
 
-/// The test files of a bundle, sorted.
-fn test_files(bundle: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(bundle.join("tests"))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-}
-
-fn show(value: Option<&serde_json::Value>) -> String {
-    value.map_or_else(|| "(missing)".to_string(), |v| v.to_string())
-}
-
-fn describe(outcome: &Outcome) -> Vec<String> {
-    match outcome {
-        Outcome::Passed => vec![],
-        Outcome::Mismatched(list) => list
-            .iter()
-            .map(
-                |Mismatch {
-                     path,
-                     expected,
-                     actual,
-                 }| {
-                    format!("{path}: expected {expected}, got {}", show(actual.as_ref()))
-                },
-            )
-            .collect(),
-        Outcome::UnexpectedError(e) => vec![format!("expected a decision, got an error: {e}")],
-        Outcome::WrongError {
-            expected,
-            actual: None,
-        } => {
-            vec![format!(
-                "expected an error containing {expected:?}, got a decision"
-            )]
-        }
-        Outcome::WrongError {
-            expected,
-            actual: Some(a),
-        } => {
-            vec![format!(
-                "expected an error containing {expected:?}, got: {a}"
-            )]
-        }
-        Outcome::Invalid(e) => vec![format!("the case cannot run: {e}")],
-        Outcome::InvariantsBroken(list) => list.iter().map(|f| format!("invariant {f}")).collect(),
-    }
-}
-
 /// Runs the cases of every bundle; with `coverage`, reports what they exercised.
 pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Failure> {
     let (mut passed, mut failed) = (0usize, 0usize);
@@ -184,7 +128,7 @@ pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Fa
         } else {
             None
         };
-        let files = test_files(bundle);
+        let files = aftersale_core::cases::test_files(bundle);
         if files.is_empty() && format == Format::Text {
             print_out("  no test cases (add tests/*.toml)\n")?;
         }
@@ -222,7 +166,7 @@ pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Fa
                 if let Some(c) = covered.as_mut() {
                     c.coverage.record(|| run_case(&c.contract, &located.case));
                 }
-                let details = describe(&outcome);
+                let details = outcome.problems();
                 if outcome.passed() {
                     passed += 1;
                 } else {

@@ -207,6 +207,56 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         matches!(self, Self::Passed)
     }
+
+    /// What went wrong, one line per problem (empty when the case passed).
+    pub fn problems(&self) -> Vec<String> {
+        let show =
+            |v: Option<&Value>| v.map_or_else(|| "(missing)".to_string(), ToString::to_string);
+        match self {
+            Self::Passed => vec![],
+            Self::Mismatched(list) => list
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}: expected {}, got {}",
+                        m.path,
+                        m.expected,
+                        show(m.actual.as_ref())
+                    )
+                })
+                .collect(),
+            Self::UnexpectedError(e) => vec![format!("expected a decision, got an error: {e}")],
+            Self::WrongError {
+                expected,
+                actual: None,
+            } => vec![format!(
+                "expected an error containing {expected:?}, got a decision"
+            )],
+            Self::WrongError {
+                expected,
+                actual: Some(a),
+            } => vec![format!(
+                "expected an error containing {expected:?}, got: {a}"
+            )],
+            Self::Invalid(e) => vec![format!("the case cannot run: {e}")],
+            Self::InvariantsBroken(list) => list.iter().map(|f| format!("invariant {f}")).collect(),
+        }
+    }
+}
+
+/// A bundle folder's test files (`tests/*.toml`), sorted; none when there is no `tests/`.
+pub fn test_files(bundle: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(bundle.join("tests"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 fn numbers_equal(a: &serde_json::Number, b: &serde_json::Number) -> bool {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aftersale_core::cases::{parse_case_file, run_case, Outcome};
+use aftersale_core::cases::{parse_case_file, run_case};
 use aftersale_core::{Contract, Date, DateTime, Engine};
 use serde::Serialize;
 
@@ -445,16 +445,7 @@ fn find_bundles(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Re
 /// Runs every `tests/*.toml` case of a bundle: the number passed, or one message per
 /// failure.
 fn run_tests(contract: &Contract, bundle: &Path) -> Result<usize, Vec<String>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(bundle.join("tests"))
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
+    let files = aftersale_core::cases::test_files(bundle);
     let (mut passed, mut failures) = (0, Vec::new());
     for file in files {
         let rel = file
@@ -485,7 +476,7 @@ fn run_tests(contract: &Contract, bundle: &Path) -> Result<usize, Vec<String>> {
                     "test `{}` ({}) failed: {}",
                     located.case.name,
                     located.location,
-                    describe(&outcome)
+                    outcome.problems().join("; ")
                 ));
             }
         }
@@ -494,35 +485,5 @@ fn run_tests(contract: &Contract, bundle: &Path) -> Result<usize, Vec<String>> {
         Ok(passed)
     } else {
         Err(failures)
-    }
-}
-
-fn describe(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Mismatched(list) => list
-            .iter()
-            .map(|m| {
-                format!(
-                    "{}: expected {}, got {}",
-                    m.path,
-                    m.expected,
-                    m.actual
-                        .as_ref()
-                        .map_or_else(|| "(missing)".to_string(), ToString::to_string)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        Outcome::UnexpectedError(e) => format!("expected a decision, got an error: {e}"),
-        Outcome::WrongError {
-            expected,
-            actual: None,
-        } => format!("expected an error containing {expected:?}, got a decision"),
-        Outcome::WrongError {
-            expected,
-            actual: Some(a),
-        } => format!("expected an error containing {expected:?}, got: {a}"),
-        Outcome::Invalid(e) => format!("the case cannot run: {e}"),
-        other => format!("{other:?}"),
     }
 }
