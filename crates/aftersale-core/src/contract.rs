@@ -322,7 +322,12 @@ impl Contract {
         };
         if problems.is_empty() && !self.parts.constraints.is_empty() {
             match json_to_dynamic(facts, "facts") {
-                Ok(facts) => problems.extend(self.check_constraints(facts, as_of)),
+                Ok(facts) => {
+                    let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
+                        self.parts.limits.max_duration_ms,
+                    ));
+                    problems.extend(self.constraint_problems(&mut self.input_scope(facts, as_of)));
+                }
                 Err(message) => problems.push(FactProblem {
                     path: "facts".into(),
                     message,
@@ -332,49 +337,41 @@ impl Contract {
         problems
     }
 
-    fn rule_scope(&self, facts: Dynamic, as_of: DateTime, outputs: Dynamic) -> Scope<'static> {
+    /// The scope every script starts from: `facts`, `params` and `as_of`, as constants, in
+    /// the order of [`SCOPE_VARIABLES`] (which [`RULE_VARIABLES`] begins with too).
+    fn input_scope(&self, facts: Dynamic, as_of: DateTime) -> Scope<'static> {
         let mut scope = Scope::new();
-        let [f, p, a, o] = RULE_VARIABLES;
+        let [f, p, a, _] = RULE_VARIABLES;
         scope.push_constant_dynamic(f, facts);
         scope.push_constant_dynamic(p, self.parts.params.clone());
         scope.push_constant_dynamic(a, Dynamic::from(as_of));
-        scope.push_constant_dynamic(o, outputs);
         scope
     }
 
-    fn check_constraints(&self, facts: Dynamic, as_of: DateTime) -> Vec<FactProblem> {
-        let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
-            self.parts.limits.max_duration_ms,
-        ));
-        let mut scope = self.rule_scope(facts, as_of, Dynamic::UNIT);
-        let failures: Vec<FactProblem> = self
+    /// Runs the constraints in `scope` (an [`Contract::input_scope`]) and leaves it as it was.
+    fn constraint_problems(&self, scope: &mut Scope<'static>) -> Vec<FactProblem> {
+        let base = scope.len();
+        let problems = self
             .parts
             .constraints
             .iter()
-            .filter_map(|rule| rule.check(&self.parts.engine, &mut scope))
-            .map(|failure| {
-                let rule = self
-                    .parts
-                    .constraints
-                    .iter()
-                    .find(|r| r.name == failure.name);
-                let what = match rule.and_then(|r| r.description.as_deref()) {
-                    Some(d) => d.to_string(),
-                    None => rule.map_or_else(String::new, |r| r.expr.clone()),
-                };
+            .filter_map(|rule| {
+                let failure = rule.check(&self.parts.engine, scope, base)?;
+                let what = rule.description.as_ref().unwrap_or(&rule.expr);
                 let verdict = if failure.message == "returned false" {
                     "does not hold".to_string()
                 } else {
                     failure.message
                 };
-                FactProblem {
+                Some(FactProblem {
                     path: "facts".into(),
-                    message: format!("constraint `{}` {verdict}: {what}", failure.name),
-                }
+                    message: format!("constraint `{}` {verdict}: {what}", rule.name),
+                })
             })
             .collect();
+        scope.rewind(base);
         take_log();
-        failures
+        problems
     }
 
     /// Checks the invariants against a decision for `request`; returns the ones that do not
@@ -426,12 +423,14 @@ impl Contract {
         let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
             self.parts.limits.max_duration_ms,
         ));
-        let mut scope = self.rule_scope(facts, request.as_of, outputs);
+        let mut scope = self.input_scope(facts, request.as_of);
+        scope.push_constant_dynamic(RULE_VARIABLES[3], outputs);
+        let base = scope.len();
         for rule in &self.parts.invariants {
             if only.is_some_and(|names| !names.contains(&rule.name)) {
                 continue;
             }
-            failures.extend(rule.check(&self.parts.engine, &mut scope));
+            failures.extend(rule.check(&self.parts.engine, &mut scope, base));
         }
         take_log();
         failures
@@ -459,22 +458,20 @@ impl Contract {
         }
         let facts = json_to_dynamic(&request.facts, "facts")
             .map_err(|message| EvalError::InvalidFacts { message })?;
-        if !self.parts.constraints.is_empty() {
-            let problems = self.check_constraints(facts.clone(), request.as_of);
-            if !problems.is_empty() {
-                return Err(EvalError::FactsRejected { problems });
-            }
-        }
         let (plan, requested) = self.plan_for(request)?;
         let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
             self.parts.limits.max_duration_ms,
         ));
-        // One scope for the whole evaluation: facts and params are pushed once, as constants,
-        // so no script can change what it or any other term was given.
-        let mut scope = Scope::new();
-        scope.push_constant_dynamic("facts", facts);
-        scope.push_constant_dynamic("params", self.parts.params.clone());
-        scope.push_constant_dynamic("as_of", Dynamic::from(request.as_of));
+        // One scope for the whole evaluation, constraints and terms: facts and params are
+        // pushed once, as constants, so no script can change what it or any other term was
+        // given.
+        let mut scope = self.input_scope(facts, request.as_of);
+        if !self.parts.constraints.is_empty() {
+            let problems = self.constraint_problems(&mut scope);
+            if !problems.is_empty() {
+                return Err(EvalError::FactsRejected { problems });
+            }
+        }
         let outputs_idx = requested.as_ref().unwrap_or(&self.parts.outputs);
 
         let mut values: Vec<Option<Dynamic>> = vec![None; self.parts.terms.len()];

@@ -19,8 +19,7 @@ use crate::manifest::{manifest_location, parse_limits, parse_manifest, Manifest,
 use crate::plugin::{Plugin, PluginContext};
 use crate::rules::compile_rules;
 use crate::sandbox::sandboxed_engine;
-use crate::schema::compile_schema;
-use crate::time::Date;
+use crate::schema::{bound_date, compile_schema};
 use crate::value::{json_to_dynamic, parse_exact_toml, toml_item_to_json};
 use crate::vocabulary::CorePlugin;
 
@@ -233,16 +232,16 @@ impl Engine {
                 chrono_tz::UTC
             }),
         };
-        let effective_from = effective_date(
+        let effective_from = bound_date(
             text,
             "contract.effective_from",
-            &manifest.contract.effective_from,
+            manifest.contract.effective_from.as_ref(),
             &mut errors,
         );
-        let effective_to = effective_date(
+        let effective_to = bound_date(
             text,
             "contract.effective_to",
-            &manifest.contract.effective_to,
+            manifest.contract.effective_to.as_ref(),
             &mut errors,
         );
         if let (Some(from), Some(to), Some(spanned)) = (
@@ -581,31 +580,5 @@ fn cycle_error(cycle: &[usize], drafts: &[TermDraft]) -> LoadError {
     LoadError::Cycle {
         cycle: names,
         location,
-    }
-}
-
-/// Reads an `effective_from`/`effective_to` value: a TOML local date or a `YYYY-MM-DD` string.
-fn effective_date(
-    text: &str,
-    field: &str,
-    value: &Option<toml::Spanned<toml::Value>>,
-    errors: &mut Vec<LoadError>,
-) -> Option<Date> {
-    let spanned = value.as_ref()?;
-    let written = match spanned.get_ref() {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Datetime(d) if d.date.is_some() && d.time.is_none() => d.to_string(),
-        other => other.to_string(),
-    };
-    match Date::parse(&written) {
-        Ok(date) => Some(date),
-        Err(message) => {
-            errors.push(LoadError::InvalidValue {
-                field: field.into(),
-                location: manifest_location(text, spanned.span()),
-                message: format!("expected a date like 2026-01-01: {message}"),
-            });
-            None
-        }
     }
 }

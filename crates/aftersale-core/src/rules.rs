@@ -96,13 +96,16 @@ impl Rule {
         }
     }
 
-    /// Runs the rule in `scope` (holding [`RULE_VARIABLES`]); `None` when it holds.
+    /// Runs the rule in `scope`, whose first `base` entries are the inputs (a prefix of
+    /// [`RULE_VARIABLES`]); whatever the previous rule declared is dropped first. `None` when
+    /// it holds.
     pub(crate) fn check(
         &self,
         engine: &rhai::Engine,
         scope: &mut Scope<'static>,
+        base: usize,
     ) -> Option<RuleFailure> {
-        scope.rewind(RULE_VARIABLES.len());
+        scope.rewind(base);
         let message = match engine.eval_ast_with_scope::<Dynamic>(scope, &self.ast) {
             Ok(v) => match v.as_bool() {
                 Ok(true) => return None,

@@ -666,7 +666,8 @@ fn written(text: &str, value: &Spanned<toml::Value>) -> String {
     }
 }
 
-fn bound_date(
+/// A date bound (a TOML date or a `YYYY-MM-DD` string); a bad one is reported at its place.
+pub(crate) fn bound_date(
     text: &str,
     field: &str,
     value: Option<&Spanned<toml::Value>>,
