@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::generate::{requests, Dictionary, GenerateError, Generated};
-use crate::prop::{is_valid, MAX_REJECTS_IN_A_ROW};
+use crate::prop::MAX_REJECTS_IN_A_ROW;
 use crate::search::{seeded_runner, Candidate, DrawPoint};
 
 /// What to compare on.
@@ -362,9 +362,27 @@ fn leaf_changes(
     }
 }
 
+/// The changes between the versions for `g`, one entry per change (an array element path
+/// may repeat); `None` when the old version refuses the request as invalid (a generated one
+/// that the schema or constraints reject, or an unreadable `as_of`).
+fn valid_changes(
+    old: &Contract,
+    new: &Contract,
+    g: &Generated,
+) -> Option<Vec<(Change, Value, Value)>> {
+    let before = verdict(old, g);
+    if matches!(&before, Verdict::Failed { code, .. } if code == "invalid_facts" || code == "invalid_as_of")
+    {
+        return None;
+    }
+    let mut list = changes(&before, &verdict(new, g));
+    let mut seen = std::collections::BTreeSet::new();
+    list.retain(|(c, _, _)| seen.insert(c.clone()));
+    Some(list)
+}
+
 fn change_set(old: &Contract, new: &Contract, g: &Generated) -> Vec<(Change, Value, Value)> {
     let mut list = changes(&verdict(old, g), &verdict(new, g));
-    // One entry per change (an array element path may repeat).
     let mut seen = std::collections::BTreeSet::new();
     list.retain(|(c, _, _)| seen.insert(c.clone()));
     list
@@ -425,16 +443,15 @@ pub fn diff_bundles(
                 break;
             };
             let g = candidate.current();
-            if !is_valid(old, &g) {
+            let Some(list) = valid_changes(old, new, &g) else {
                 rejects_in_a_row += 1;
                 if rejects_in_a_row >= MAX_REJECTS_IN_A_ROW {
                     return Err(DiffError::TooManyRejects(old.id().to_string()));
                 }
                 continue;
-            }
+            };
             rejects_in_a_row = 0;
             generated += 1;
-            let list = change_set(old, new, &g);
             changed += usize::from(!list.is_empty());
             for (change, _, _) in list {
                 let acc = groups.entry(change).or_insert(Acc {
@@ -454,9 +471,11 @@ pub fn diff_bundles(
     ordered.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
     let mut out = Vec::with_capacity(ordered.len());
     for (rank, (change, acc)) in ordered.into_iter().enumerate() {
-        let shows = |g: &Generated| {
-            is_valid(old, g) && change_set(old, new, g).iter().any(|(c, _, _)| c == &change)
+        // Some(whether `g` shows the change), None for an invalid request.
+        let probe = |g: &Generated| {
+            valid_changes(old, new, g).map(|list| list.iter().any(|(c, _, _)| c == &change))
         };
+        let shows = |g: &Generated| probe(g) == Some(true);
         let replayed = acc
             .first_generated
             .as_ref()
@@ -475,7 +494,7 @@ pub fn diff_bundles(
                     .map(|(_, a, b)| (a, b))
                     .unwrap_or_default();
                 let bounds = if rank < config.max_examples {
-                    boundaries(old, g, &shows)
+                    boundaries(old, g, &probe)
                 } else {
                     Vec::new()
                 };
@@ -505,49 +524,57 @@ pub fn diff_bundles(
 }
 
 /// The facts (and `as_of`) where one step lower makes the change disappear while the
-/// request stays valid.
-fn boundaries(old: &Contract, g: &Generated, shows: &dyn Fn(&Generated) -> bool) -> Vec<Boundary> {
+/// request stays valid. `probe` says whether a request shows the change (`None`: invalid).
+fn boundaries(
+    old: &Contract,
+    g: &Generated,
+    probe: &dyn Fn(&Generated) -> Option<bool>,
+) -> Vec<Boundary> {
     let mut found = Vec::new();
-    let Some(schema) = old.facts_schema() else {
-        return found;
-    };
-    let root = schema.root();
-    let mut leaves = Vec::new();
-    numeric_leaves(&root, &g.facts, "facts", &mut Vec::new(), &mut leaves);
-    for (path, pointer, ty) in leaves {
-        let Some(current) = g.facts.pointer(&pointer) else {
-            continue;
-        };
-        let Some(lower) = step_down(&ty, current) else {
-            continue;
-        };
-        let mut probe = g.clone();
-        if let Some(slot) = probe.facts.pointer_mut(&pointer) {
-            *slot = lower.clone();
-        }
-        if is_valid(old, &probe) && !shows(&probe) {
+    let mut try_lower = |path: String, lower: Generated, unchanged: Value, changed: Value| {
+        if probe(&lower) == Some(false) {
             found.push(Boundary {
                 path,
-                unchanged: lower,
-                changed: current.clone(),
+                unchanged,
+                changed,
             });
+        }
+    };
+    if let Some(schema) = old.facts_schema() {
+        let mut leaves = Vec::new();
+        numeric_leaves(
+            &schema.root(),
+            &g.facts,
+            "facts",
+            &mut Vec::new(),
+            &mut leaves,
+        );
+        for (path, pointer, ty) in leaves {
+            let Some(current) = g.facts.pointer(&pointer) else {
+                continue;
+            };
+            let Some(lower) = step_down(&ty, current) else {
+                continue;
+            };
+            let mut request = g.clone();
+            if let Some(slot) = request.facts.pointer_mut(&pointer) {
+                *slot = lower.clone();
+            }
+            try_lower(path, request, lower, current.clone());
         }
     }
     // The evaluation instant, a day earlier.
-    if let Ok(day) = Date::parse(&g.as_of) {
-        if let Ok(before) = day.add_days(-1) {
-            let probe = Generated {
-                facts: g.facts.clone(),
-                as_of: before.to_string(),
-            };
-            if is_valid(old, &probe) && !shows(&probe) {
-                found.push(Boundary {
-                    path: "as_of".into(),
-                    unchanged: Value::String(before.to_string()),
-                    changed: Value::String(g.as_of.clone()),
-                });
-            }
-        }
+    if let Some(before) = Date::parse(&g.as_of).ok().and_then(|d| d.add_days(-1).ok()) {
+        let request = Generated {
+            facts: g.facts.clone(),
+            as_of: before.to_string(),
+        };
+        try_lower(
+            "as_of".into(),
+            request,
+            Value::String(before.to_string()),
+            Value::String(g.as_of.clone()),
+        );
     }
     found
 }

@@ -135,31 +135,48 @@ pub enum PropError {
     },
 }
 
-/// Evaluates one request and checks every invariant; `None` when all is well, and also
-/// when the request is not valid (the constraints reject it).
-pub fn check(contract: &Contract, generated: &Generated) -> Option<Violation> {
-    let as_of = contract.parse_as_of(&generated.as_of).ok()?;
-    if !contract.validate_facts(&generated.facts, as_of).is_empty() {
-        return None;
-    }
+/// What one generated request gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checked {
+    /// Not a request the contract decides: `as_of` does not read, or the schema or the
+    /// constraints reject the facts.
+    Invalid,
+    /// Decided, and every invariant held.
+    Held,
+    /// A term failed on valid facts, or invariants broke.
+    Violated(Violation),
+}
+
+/// Evaluates one request (the evaluation checks schema and constraints first) and then every
+/// invariant.
+pub fn check_request(contract: &Contract, generated: &Generated) -> Checked {
+    let Ok(as_of) = contract.parse_as_of(&generated.as_of) else {
+        return Checked::Invalid;
+    };
     let request = Request::new(generated.facts.clone(), as_of);
     match contract.evaluate(&request) {
-        Err(e) => Some(Violation::Error {
+        Err(e) if e.is_bad_request() => Checked::Invalid,
+        Err(e) => Checked::Violated(Violation::Error {
             code: e.code().to_string(),
             message: e.to_string(),
         }),
         Ok(decision) => {
             let broken = contract.check_invariants(&request, &decision);
-            (!broken.is_empty()).then_some(Violation::Invariants { broken })
+            if broken.is_empty() {
+                Checked::Held
+            } else {
+                Checked::Violated(Violation::Invariants { broken })
+            }
         }
     }
 }
 
-/// Whether the request is valid: `as_of` reads and the facts pass schema and constraints.
-pub fn is_valid(contract: &Contract, generated: &Generated) -> bool {
-    contract
-        .parse_as_of(&generated.as_of)
-        .is_ok_and(|as_of| contract.validate_facts(&generated.facts, as_of).is_empty())
+/// The violation of one request, if any; `None` also when the request is not valid.
+pub fn check(contract: &Contract, generated: &Generated) -> Option<Violation> {
+    match check_request(contract, generated) {
+        Checked::Violated(v) => Some(v),
+        Checked::Invalid | Checked::Held => None,
+    }
 }
 
 /// How many rejected draws in a row stop a run.
@@ -193,7 +210,8 @@ pub fn run(contract: &Contract, config: &PropConfig) -> Result<PropReport, PropE
             break;
         };
         let generated = candidate.current();
-        if !is_valid(contract, &generated) {
+        let checked = check_request(contract, &generated);
+        if checked == Checked::Invalid {
             report.rejected += 1;
             rejects_in_a_row += 1;
             if rejects_in_a_row >= MAX_REJECTS_IN_A_ROW {
@@ -207,7 +225,7 @@ pub fn run(contract: &Contract, config: &PropConfig) -> Result<PropReport, PropE
         rejects_in_a_row = 0;
         let case_index = report.cases;
         report.cases += 1;
-        let Some(violation) = check(contract, &generated) else {
+        let Checked::Violated(violation) = checked else {
             continue;
         };
         let (minimal, shrink_steps) =
