@@ -15,7 +15,7 @@ use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
 use crate::rules::{Rule, RuleFailure, RULE_VARIABLES};
-use crate::sandbox::{take_log, DeadlineGuard, TIME_LIMIT};
+use crate::sandbox::{stop_message, take_log, DeadlineGuard};
 use crate::schema::{FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
 use crate::value::{dynamic_to_json, json_to_dynamic};
@@ -108,11 +108,7 @@ fn limit_message(err: &EvalAltResult) -> Option<String> {
             format!("{what} too large (limits `max_string_size`, `max_array_size`, `max_map_size`)")
         }
         EvalAltResult::ErrorTooManyModules(_) => "too many modules".into(),
-        EvalAltResult::ErrorTerminated(token, _)
-            if token.clone().into_string().is_ok_and(|t| t == TIME_LIMIT) =>
-        {
-            "time limit exceeded (limit `max_duration_ms`)".into()
-        }
+        EvalAltResult::ErrorTerminated(token, _) => return stop_message(token),
         _ => return None,
     })
 }

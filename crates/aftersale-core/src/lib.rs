@@ -33,6 +33,7 @@ pub mod error;
 mod graph;
 pub mod limits;
 pub mod manifest;
+pub mod memory;
 pub mod plugin;
 pub mod rules;
 mod sandbox;

@@ -39,6 +39,11 @@ pub struct Limits {
     /// work that operations do not count. Unlike the other limits it depends on the machine,
     /// so keep it far above what real decisions need.
     pub max_duration_ms: u64,
+    /// Memory one whole evaluation may hold beyond what its thread held when it started, in
+    /// bytes: the bound on values grown where rhai measures no size (`m[k] = v`,
+    /// `o[i] = big`). Enforced only when the host counts memory with a counting allocator
+    /// (see [`crate::memory`]; the `aftersale` binary does).
+    pub max_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +60,7 @@ impl Default for Limits {
             max_functions: 256,
             max_script_bytes: 256 * 1024,
             max_duration_ms: 500,
+            max_memory_bytes: 64 << 20,
         }
     }
 }
@@ -62,7 +68,7 @@ impl Default for Limits {
 impl Limits {
     /// The names of limits set to zero (which would mean "unlimited" to rhai).
     pub fn zero_limits(&self) -> Vec<&'static str> {
-        let all: [(&'static str, bool); 11] = [
+        let all: [(&'static str, bool); 12] = [
             ("max_operations", self.max_operations == 0),
             ("max_call_depth", self.max_call_depth == 0),
             ("max_expr_depth", self.max_expr_depth == 0),
@@ -74,6 +80,7 @@ impl Limits {
             ("max_functions", self.max_functions == 0),
             ("max_script_bytes", self.max_script_bytes == 0),
             ("max_duration_ms", self.max_duration_ms == 0),
+            ("max_memory_bytes", self.max_memory_bytes == 0),
         ];
         all.into_iter()
             .filter(|(_, zero)| *zero)

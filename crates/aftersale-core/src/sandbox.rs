@@ -1,6 +1,20 @@
 //! The rhai engine a contract's scripts run in: only the language packages that cannot reach
 //! the outside world (no clock, no sleep, no `exit`, no file modules, no `eval`), limits on
 //! work and size, and `print`/`debug` captured into the trace instead of stdout.
+//!
+//! rhai enforces most limits itself; `on_progress`, which it calls at every operation
+//! anywhere, enforces the rest, all from one thread-local [`Meter`] per evaluating thread:
+//!
+//! - Operations in callbacks: rhai runs the callback given to `map`, `filter`, `reduce`,
+//!   `sort`, ... on a copy of the run's state and never adds the callback's operations back,
+//!   so its own `max_operations` bounds each callback, not the script. The meter counts
+//!   every call, callbacks included, and stops the run at `max_operations`.
+//! - Memory: the bytes the thread holds ([`crate::memory`], counted when the host installed a
+//!   counting allocator) beyond what it held when the evaluation started, against
+//!   `max_memory_bytes`: the one measure that sees values grown where rhai measures no size.
+//! - Time: the clock, every [`CLOCK_EVERY`] operations, against `max_duration_ms`.
+//!
+//! Each look costs a few instructions per operation: the hook runs millions of times a second.
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -10,7 +24,7 @@ use rhai::packages::{
     BasicMathPackage, BasicStringPackage, BitFieldPackage, LogicPackage, MoreStringPackage,
     Package,
 };
-use rhai::{Engine as RhaiEngine, OptimizationLevel};
+use rhai::{Dynamic, Engine as RhaiEngine, OptimizationLevel};
 
 use crate::limits::Limits;
 
@@ -19,36 +33,149 @@ thread_local! {
     static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
+/// What the sandbox measures of the evaluation running on one thread.
+struct Meter {
+    /// Operations of the script run in progress, callbacks included (see [`Meter::count`]).
+    operations: Cell<u64>,
+    /// Bytes the thread holds, as a counting allocator reports them ([`crate::memory`]).
+    /// Here rather than in a thread-local of its own so that the hook reaches everything it
+    /// reads with one thread-local access.
+    held: Cell<isize>,
+    /// What `held` was when the evaluation started; [`NO_BASE`] when no evaluation is
+    /// running.
+    memory_base: Cell<isize>,
+    /// When the evaluation must stop, if it has a time limit.
+    deadline: Cell<Option<Instant>>,
+}
+
+/// The memory base outside evaluations: so far above anything a thread can hold that what
+/// it holds minus the base is far below every limit, and the subtraction cannot overflow
+/// (a thread's count stays within +-2^61 bytes).
+const NO_BASE: isize = 1 << 61;
+
 thread_local! {
-    /// When the evaluation running on this thread must stop, if it has a time limit.
-    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static METER: Meter = const {
+        Meter {
+            operations: Cell::new(0),
+            held: Cell::new(0),
+            memory_base: Cell::new(NO_BASE),
+            deadline: Cell::new(None),
+        }
+    };
+}
+
+impl Meter {
+    /// Counts one operation of the run in progress; `true` when the run needs a closer look
+    /// ([`Meter::stop`]): past its operations or memory, or due to look at the clock. The
+    /// path that returns `false` is a few instructions and no call: it runs at every
+    /// operation.
+    ///
+    /// `ops` is rhai's own count: it restarts at 1 with every run (each term, constraint and
+    /// invariant is a run of its own), while inside a callback it goes on from the caller's
+    /// count on a copy that is then dropped. So a run's first operation restarts the total,
+    /// and every other call adds one, wherever it comes from.
+    #[inline(always)]
+    fn count(&self, ops: u64, max_operations: u64, max_memory: isize) -> bool {
+        let total = if ops <= 1 {
+            1
+        } else {
+            self.operations.get().wrapping_add(1)
+        };
+        self.operations.set(total);
+        (total > max_operations) | (self.memory_grown() > max_memory) | (ops % CLOCK_EVERY == 0)
+    }
+
+    /// Bytes this thread holds beyond what it held when the evaluation started (far below
+    /// zero when no evaluation is running).
+    #[inline(always)]
+    fn memory_grown(&self) -> isize {
+        self.held.get().wrapping_sub(self.memory_base.get())
+    }
+
+    /// The token of the limit that stops the run, if any, once [`Meter::count`] asked.
+    fn stop(&self, max_operations: u64, max_memory: isize) -> Option<Dynamic> {
+        let token = if self.operations.get() > max_operations {
+            OPERATION_LIMIT
+        } else if self.memory_grown() > max_memory {
+            MEMORY_LIMIT
+        } else if self
+            .deadline
+            .get()
+            .is_some_and(|deadline| Instant::now() > deadline)
+        {
+            TIME_LIMIT
+        } else {
+            return None;
+        };
+        Some(Dynamic::from(token))
+    }
+}
+
+/// Adds `delta` to the bytes this thread holds (see [`crate::memory::record`]).
+#[inline]
+pub(crate) fn record_memory(delta: isize) {
+    let _ = METER.try_with(|meter| meter.held.set(meter.held.get().wrapping_add(delta)));
+}
+
+/// The bytes this thread holds (see [`crate::memory::held`]).
+#[inline]
+pub(crate) fn memory_held() -> isize {
+    METER.try_with(|meter| meter.held.get()).unwrap_or(0)
+}
+
+/// [`Meter::stop`] on this thread's meter, out of line.
+#[cold]
+#[inline(never)]
+fn stop(max_operations: u64, max_memory: isize) -> Option<Dynamic> {
+    METER.with(|meter| meter.stop(max_operations, max_memory))
 }
 
 /// The message of the error that stops a script over its time limit.
-pub(crate) const TIME_LIMIT: &str = "time limit exceeded";
+const TIME_LIMIT: &str = "time limit exceeded";
+/// The token of the error that stops a script whose callbacks took it past its operations.
+const OPERATION_LIMIT: &str = "operation limit exceeded";
+/// The token of the error that stops a script holding more memory than its limit.
+const MEMORY_LIMIT: &str = "memory limit exceeded";
+
+/// What a user reads when `on_progress` stopped a script with `token`; `None` for a token
+/// the sandbox does not give.
+pub(crate) fn stop_message(token: &Dynamic) -> Option<String> {
+    let token = token.clone().into_immutable_string().ok()?;
+    let message = match token.as_str() {
+        TIME_LIMIT => "time limit exceeded (limit `max_duration_ms`)",
+        OPERATION_LIMIT => "too many operations (limit `max_operations`)",
+        MEMORY_LIMIT => "too much memory held (limit `max_memory_bytes`)",
+        _ => return None,
+    };
+    Some(message.to_string())
+}
 
 /// Operations between two looks at the clock: often enough to stop a loop of expensive
 /// plugin calls soon after the deadline, rarely enough to cost nothing measurable.
 const CLOCK_EVERY: u64 = 16;
 
-/// Sets (or clears) the deadline of the evaluation on this thread; the guard clears it.
+/// Starts the meter of an evaluation on this thread: its deadline (`limit` from now) and the
+/// memory it holds now, which `max_memory_bytes` counts from. The guard stops both.
 pub(crate) struct DeadlineGuard;
 
 impl DeadlineGuard {
     pub(crate) fn start(limit: Duration) -> Self {
-        DEADLINE.with(|d| d.set(Instant::now().checked_add(limit)));
+        METER.with(|m| {
+            m.deadline.set(Instant::now().checked_add(limit));
+            m.memory_base.set(m.held.get());
+            m.operations.set(0);
+        });
         Self
     }
 }
 
 impl Drop for DeadlineGuard {
     fn drop(&mut self) {
-        DEADLINE.with(|d| d.set(None));
+        METER.with(|m| {
+            m.deadline.set(None);
+            m.memory_base.set(NO_BASE);
+        });
     }
-}
-
-fn past_deadline() -> bool {
-    DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() > deadline))
 }
 
 /// Most lines a term may log; beyond that they are counted but not kept.
@@ -109,15 +236,103 @@ pub(crate) fn sandboxed_engine(limits: &Limits) -> RhaiEngine {
         Some(line) => log_line(&format!("[line {line}] "), text),
         None => log_line("", text),
     });
+    // rhai stops a run past `max_operations` by its own count before calling this, so the
+    // total here passes the limit only through work done in callbacks.
+    let max_operations = limits.max_operations;
+    let max_memory = isize::try_from(limits.max_memory_bytes).unwrap_or(isize::MAX);
     // The wall-clock limit is a safety net for work that operations do not count (a plugin
     // call over a huge span); ordinary scripts meet the operation limit long before it.
-    engine.on_progress(|ops| {
-        if ops % CLOCK_EVERY == 0 && past_deadline() {
-            Some(rhai::Dynamic::from(TIME_LIMIT))
+    engine.on_progress(move |ops| {
+        if METER.with(|meter| meter.count(ops, max_operations, max_memory)) {
+            stop(max_operations, max_memory)
         } else {
             None
         }
     });
     limits.apply(&mut engine);
     engine
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    /// The message the sandbox gives for `script`'s error, if `on_progress` stopped it.
+    fn stopped(engine: &RhaiEngine, script: &str) -> Option<String> {
+        match *engine
+            .eval::<Dynamic>(script)
+            .expect_err("the script must fail")
+        {
+            rhai::EvalAltResult::ErrorTerminated(token, _) => stop_message(&token),
+            rhai::EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => match *inner {
+                rhai::EvalAltResult::ErrorTerminated(token, _) => stop_message(&token),
+                other => panic!("{other}"),
+            },
+            other => panic!("{other}"),
+        }
+    }
+
+    /// An engine with `limits` and `hold(n)`, which reports `n` bytes as allocated (there is
+    /// no counting allocator in unit tests: nothing else moves the count).
+    fn engine_holding(limits: &Limits) -> RhaiEngine {
+        let mut engine = sandboxed_engine(limits);
+        engine.register_fn("hold", |n: i64| {
+            crate::memory::record(isize::try_from(n).unwrap());
+        });
+        engine
+    }
+
+    #[test]
+    fn memory_held_past_the_limit_stops_the_run() {
+        let limits = Limits {
+            max_memory_bytes: 1000,
+            ..Limits::default()
+        };
+        let engine = engine_holding(&limits);
+        let _evaluation = DeadlineGuard::start(Duration::from_secs(60));
+        assert!(engine.eval::<Dynamic>("hold(1000); 1 + 1").is_ok());
+        assert_eq!(
+            stopped(&engine, "hold(1); 1 + 1; 2").as_deref(),
+            Some("too much memory held (limit `max_memory_bytes`)")
+        );
+        // Memory given back counts too.
+        crate::memory::record(-1001);
+        assert!(engine.eval::<Dynamic>("hold(900); 1 + 1").is_ok());
+    }
+
+    #[test]
+    fn memory_counts_from_the_start_of_each_evaluation_and_only_during_one() {
+        let limits = Limits {
+            max_memory_bytes: 1000,
+            ..Limits::default()
+        };
+        let engine = engine_holding(&limits);
+        // Outside an evaluation nothing is metered.
+        assert!(engine.eval::<Dynamic>("hold(5000); 1 + 1").is_ok());
+        // What the thread held before the evaluation started is not the evaluation's.
+        let _evaluation = DeadlineGuard::start(Duration::from_secs(60));
+        assert!(engine.eval::<Dynamic>("hold(1000); 1 + 1").is_ok());
+    }
+
+    #[test]
+    fn operations_in_callbacks_count_towards_the_run() {
+        let limits = Limits {
+            max_operations: 2_000,
+            ..Limits::default()
+        };
+        let engine = sandboxed_engine(&limits);
+        // 100 callbacks of ~60 operations: each under the limit, together over it.
+        let heavy = "let a = []; a.pad(100, 0); a.map(|x| { let s = 0; for i in 0..20 { s += i; } s }).len()";
+        assert_eq!(
+            stopped(&engine, heavy).as_deref(),
+            Some("too many operations (limit `max_operations`)")
+        );
+        // Each run starts its count afresh: 10 callbacks at a time pass, run after run.
+        let light = "let a = []; a.pad(10, 0); a.map(|x| { let s = 0; for i in 0..20 { s += i; } s }).len()";
+        for _ in 0..5 {
+            assert_eq!(engine.eval::<i64>(light).unwrap(), 10);
+        }
+    }
 }

@@ -44,6 +44,53 @@ fn array_and_map_growth_hit_their_limits() {
 }
 
 #[test]
+fn r_work_inside_callbacks_counts_towards_max_operations() {
+    // rhai runs callbacks on a copy of the run's state and never adds their operations back.
+    let contract = loaded(
+        "[limits]\nmax_operations = 20000",
+        &[(
+            "a",
+            "let a = []; a.pad(100, 0); a.map(|x| { let s = 0; for i in 0..100 { s += i; } s }).len()",
+        )],
+    );
+    let err = eval_with(&contract, json!({})).unwrap_err();
+    assert!(matches!(err, EvalError::Limit { .. }), "{err}");
+    assert!(err.to_string().contains("max_operations"), "{err}");
+    // Each term's count starts afresh: two terms of 15,000 operations each pass.
+    let contract = loaded(
+        "[limits]\nmax_operations = 20000",
+        &[
+            ("a", "let a = []; a.pad(50, 0); a.map(|x| { let s = 0; for i in 0..100 { s += i; } s }).len()"),
+            ("b", "let a = []; a.pad(50, 0); a.map(|x| { let s = 0; for i in 0..100 { s += i; } s }).len() + terms.a"),
+        ],
+    );
+    assert_eq!(
+        eval_with(&contract, json!({})).unwrap().outputs["b"],
+        json!(100)
+    );
+}
+
+#[test]
+fn max_memory_bytes_is_a_limit_like_the_others() {
+    let err = crate::support::load("[limits]\nmax_memory_bytes = 0", &[("a", "1")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("max_memory_bytes must be at least 1"),
+        "{err}"
+    );
+    // Without a counting allocator (this test binary has none) nothing is counted, so even
+    // a tiny limit stops nothing.
+    let contract = loaded(
+        "[limits]\nmax_memory_bytes = 1",
+        &[("a", "let a = []; a.pad(1000, \"x\"); a.len()")],
+    );
+    assert_eq!(
+        eval_with(&contract, json!({})).unwrap().outputs["a"],
+        json!(1000)
+    );
+}
+
+#[test]
 fn contract_limits_override_the_defaults() {
     let contract = loaded(
         "[limits]\nmax_operations = 50",
