@@ -103,6 +103,11 @@ pub fn engine() -> Engine {
     aftersale_domain::with_domain_plugins(Engine::builder()).build()
 }
 
+/// Counts each thread's bytes, so that `[limits] max_memory_bytes` holds for every evaluation
+/// this binary runs (eval, batch, test, prop, diff, serve).
+#[global_allocator]
+static ALLOCATOR: aftersale_alloc::Counting = aftersale_alloc::Counting;
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error: internal error, please report it: {info}");
