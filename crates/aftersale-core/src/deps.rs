@@ -1,10 +1,11 @@
 //! Reading what a compiled script reads: the `terms.<name>` it depends on (with positions,
 //! for errors), the `facts.<field>` and `params.<field>` it mentions (for traces), and the
-//! constructs the sandbox forbids.
+//! constructs the sandbox forbids; and, before a script is parsed at all, the map literals
+//! too large to parse in reasonable time.
 
 use std::collections::BTreeMap;
 
-use rhai::{ASTNode, Expr, Position, Stmt, AST};
+use rhai::{ASTNode, Expr, FnCallExpr, FnPtr, Position, Stmt, Token, AST};
 
 /// Everything one script reads, found statically in its AST.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +72,22 @@ fn is_capture(parent: Option<&ASTNode>) -> bool {
         }
         _ => false,
     }
+}
+
+/// Why a script may not curry: rhai keeps curried arguments in the function pointer, a
+/// container none of its size limits measures, so `loop { p = p.curry(1) }` grows (and copies)
+/// it without bound.
+const CURRY_REFUSED: &str = "`curry` (curried arguments escape the sandbox's size limits; pass the values as arguments, or capture them in a closure)";
+
+/// True when `call` curries a closure written right there: the call rhai builds for a
+/// closure's captured variables (`|x| x < limit`), whose first argument is the closure's own
+/// function pointer. Its curried values are fixed by the source, one per capture.
+fn curries_a_closure_literal(call: &FnCallExpr) -> bool {
+    matches!(
+        call.args.first(),
+        Some(Expr::DynamicConstant(value, _))
+            if value.read_lock::<FnPtr>().is_some_and(|f| f.is_anonymous())
+    )
 }
 
 /// The variable a chain starts from: `x` for `x`, `x.a`, `x[0].b`.
@@ -144,6 +161,15 @@ pub fn read_dependencies(ast: &AST) -> Reads {
             ASTNode::Expr(Expr::FnCall(call, pos)) if call.name.as_str() == "eval" => {
                 reads.forbidden.push(("`eval`".into(), *pos));
             }
+            // `curry(p, ..)` and `p.curry(..)`, but not the currying of a closure's captures.
+            ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos))
+                if call.name.as_str() == "curry" && !curries_a_closure_literal(call) =>
+            {
+                reads.forbidden.push((CURRY_REFUSED.into(), *pos));
+            }
+            ASTNode::Expr(Expr::MethodCall(call, pos)) if call.name.as_str() == "curry" => {
+                reads.forbidden.push((CURRY_REFUSED.into(), *pos));
+            }
             _ => {}
         }
         true
@@ -151,4 +177,112 @@ pub fn read_dependencies(ast: &AST) -> Reads {
     reads.facts.sort();
     reads.params.sort();
     reads
+}
+
+/// Most keys a map literal may have. rhai's parser checks each key of a literal against every
+/// earlier one, so a literal's parse time grows with the square of its keys: 9,999 keys (a
+/// 79 KB script) took 0.7 s to load in a release build and 5 s in a debug one. A table that
+/// large belongs in `[params]`.
+pub const MAX_MAP_LITERAL_KEYS: usize = 128;
+
+/// What a load error says of a map literal over [`MAX_MAP_LITERAL_KEYS`] keys.
+pub(crate) fn map_literal_refused() -> String {
+    format!(
+        "map literal with more than {MAX_MAP_LITERAL_KEYS} keys (rhai parses one in time quadratic in its keys; put a large table in `[params]` and read it as `params.<name>`)"
+    )
+}
+
+/// What is open at a point of a script, for [`oversized_map_literal`].
+enum Open {
+    /// A map literal `#{`, where it starts and how many keys it has so far.
+    Map(Position, usize),
+    /// The `{` of a string interpolation `${`: the string goes on after its `}`.
+    Interpolation,
+    /// Any other bracket, brace or parenthesis.
+    Other,
+}
+
+/// Where the first map literal of `script` with more than [`MAX_MAP_LITERAL_KEYS`] keys
+/// starts, found in one pass over rhai's own tokens, before the parser would spend quadratic
+/// time on it. A key is a `:` directly inside the literal (nowhere else does rhai use a lone
+/// `:`). A script that does not tokenise is left to the parser, which reports it.
+pub(crate) fn oversized_map_literal(engine: &rhai::Engine, script: &str) -> Option<Position> {
+    let inputs = [script];
+    let (tokens, control) = engine.lex(&inputs);
+    let mut open: Vec<Open> = Vec::new();
+    // After the text before a `${`, the next `{` opens the interpolated expression.
+    let mut interpolating = false;
+    for (token, pos) in tokens {
+        match token {
+            Token::EOF | Token::LexError(_) => break,
+            Token::InterpolatedString(_) => interpolating = true,
+            Token::MapStart => open.push(Open::Map(pos, 0)),
+            Token::LeftBrace if interpolating => {
+                interpolating = false;
+                open.push(Open::Interpolation);
+            }
+            Token::LeftBrace | Token::LeftParen | Token::LeftBracket | Token::QuestionBracket => {
+                open.push(Open::Other);
+            }
+            Token::RightBrace | Token::RightParen | Token::RightBracket => {
+                if let Some(Open::Interpolation) = open.pop() {
+                    // What the parser does at the end of an interpolation: read on as text.
+                    control.borrow_mut().is_within_text = true;
+                }
+            }
+            Token::Colon => {
+                if let Some(Open::Map(start, keys)) = open.last_mut() {
+                    *keys += 1;
+                    if *keys > MAX_MAP_LITERAL_KEYS {
+                        return Some(*start);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(keys: usize) -> String {
+        let body: String = (0..keys).map(|i| format!("k{i}: {i}, ")).collect();
+        format!("#{{{body}}}")
+    }
+
+    #[test]
+    fn map_literals_over_the_key_limit_are_found_where_they_start() {
+        let engine = rhai::Engine::new_raw();
+        assert_eq!(
+            oversized_map_literal(&engine, &literal(MAX_MAP_LITERAL_KEYS)),
+            None
+        );
+        let script = format!("let a = 1;\nlet m = {};", literal(MAX_MAP_LITERAL_KEYS + 1));
+        assert_eq!(
+            oversized_map_literal(&engine, &script),
+            Some(Position::new(2, 9))
+        );
+    }
+
+    #[test]
+    fn keys_of_nested_literals_and_interpolations_count_where_they_belong() {
+        let engine = rhai::Engine::new_raw();
+        // Many small literals: no single one is over the limit.
+        let many: String = (0..MAX_MAP_LITERAL_KEYS)
+            .map(|i| format!("#{{ a: {i}, b: #{{ c: [1, 2], d: `x${{#{{e: 1}}.e}}y: z` }} }};\n"))
+            .collect();
+        assert_eq!(oversized_map_literal(&engine, &many), None);
+        // Keys after an interpolated string, a nested literal and a block are still counted.
+        let keys: String = (0..MAX_MAP_LITERAL_KEYS)
+            .map(|i| format!("k{i}: `a${{i}}b: ${{ #{{ x: 1 }} }}`, "))
+            .collect();
+        let script = format!("let i = 1; #{{ first: if i > 0 {{ 1 }} else {{ 2 }}, {keys} }}");
+        assert_eq!(
+            oversized_map_literal(&engine, &script),
+            Some(Position::new(1, 12))
+        );
+    }
 }

@@ -481,6 +481,14 @@ impl Engine {
                 });
                 continue;
             }
+            if let Some(pos) = crate::deps::oversized_map_literal(engine, script) {
+                errors.push(LoadError::Forbidden {
+                    term: name.clone(),
+                    what: crate::deps::map_literal_refused(),
+                    location: Location::from_position(&file, pos),
+                });
+                continue;
+            }
             let mut ast = match engine.compile_with_scope(&scope, script) {
                 Ok(ast) => ast,
                 Err(e) => {

@@ -196,6 +196,17 @@ pub(crate) fn compile_rules(
                 continue;
             }
         };
+        if crate::deps::oversized_map_literal(engine, &expr).is_some() {
+            errors.push(LoadError::InvalidValue {
+                field,
+                location,
+                message: format!(
+                    "not allowed in a rule: {}",
+                    crate::deps::map_literal_refused()
+                ),
+            });
+            continue;
+        }
         let ast = match engine.compile_with_scope(&scope, &expr) {
             Ok(ast) => ast,
             Err(e) => {

@@ -241,6 +241,58 @@ fn r_closure_stored_in_the_variable_it_captures_is_refused_at_load() {
 }
 
 #[test]
+fn r_curry_is_refused_at_load_but_closures_still_capture() {
+    // Curried arguments escape every size limit: `loop { p = p.curry(1) }` grew without bound.
+    for script in [
+        "fn f(x) { x }\nlet p = Fn(\"f\");\np = p.curry(1);\np.call()",
+        "fn f(x) { x }\nlet p = Fn(\"f\");\np = curry(p, 1);\np.call()",
+        "fn f(x) { x }\nfn g(p) {\n  p.curry(1)\n}\ng(Fn(\"f\")).call()",
+    ] {
+        let errs = errors("", &[("a", script)]);
+        assert!(
+            errs.iter()
+                .any(|e| matches!(e, LoadError::Forbidden { what, location, .. }
+                if what.starts_with("`curry`") && location.line == Some(3))),
+            "{script}: {errs:?}"
+        );
+    }
+    // rhai curries a closure's captures itself; that, and currying a closure written in
+    // place (a fixed number of values), still work.
+    let value = crate::support::value_of(
+        "let limit = 3; let xs = [1, 2, 3, 4, 5]; xs.filter(|x| x < limit).len() + xs.reduce(|s, x| s + x * limit, 0)",
+    );
+    assert_eq!(value, serde_json::json!(47));
+    let value = crate::support::value_of("curry(|x, y| x + y, 1).call(2)");
+    assert_eq!(value, serde_json::json!(3));
+}
+
+#[test]
+fn r_map_literals_over_128_keys_are_refused_before_parsing() {
+    // rhai parses a map literal in time quadratic in its keys (9,999 keys: 5 s in debug).
+    let keys = |n: usize| (0..n).map(|i| format!("k{i}: {i}, ")).collect::<String>();
+    let script = format!("let x = 1;\nlet m = #{{ {} }};\nm.len()", keys(129));
+    let errs = errors("", &[("a", &script)]);
+    assert!(
+        matches!(&errs[..], [LoadError::Forbidden { what, location, .. }]
+            if what.contains("map literal with more than 128 keys")
+                && what.contains("[params]")
+                && location.line == Some(2)
+                && location.column == Some(9)),
+        "{errs:?}"
+    );
+    let value = crate::support::value_of(&format!("#{{ {} }}.len()", keys(128)));
+    assert_eq!(value, serde_json::json!(128));
+    // In a rule too.
+    let rule = format!("[constraints]\nbig = \"#{{ {} }}.len() > 0\"", keys(129));
+    let err = load(&rule, &[("a", "1")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("map literal with more than 128 keys"),
+        "{err}"
+    );
+}
+
+#[test]
 fn default_outputs_are_the_terms_nobody_reads() {
     let contract = crate::support::loaded("", &[("a", "terms.b"), ("b", "1"), ("c", "2")]);
     assert_eq!(contract.output_names(), vec!["a", "c"]);
