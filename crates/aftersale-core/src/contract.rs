@@ -15,6 +15,7 @@ use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
 use crate::rules::{Rule, RuleFailure, RULE_VARIABLES};
+use crate::runner::ScriptCache;
 use crate::sandbox::{stop_message, take_log, DeadlineGuard};
 use crate::schema::{FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
@@ -27,6 +28,8 @@ pub struct CompiledTerm {
     pub(crate) description: Option<String>,
     pub(crate) file: String,
     pub(crate) ast: AST,
+    /// Its function resolution caches, kept between evaluations.
+    pub(crate) cache: ScriptCache,
     /// Indices of the terms it reads.
     pub(crate) deps: Vec<usize>,
     pub(crate) reads: Reads,
@@ -479,7 +482,7 @@ impl Contract {
                 continue;
             };
             let started = trace.is_some().then(Instant::now);
-            let value = self.run_term(term, &mut scope, &values);
+            let value = self.run_term(term, &mut scope, &mut values);
             let logs = take_log();
             let value = value?;
             if let Some(trace) = trace.as_mut() {
@@ -541,26 +544,40 @@ impl Contract {
         })
     }
 
+    /// Runs one term. The values of the terms it reads are moved into its `terms` map for the
+    /// run and back into `values` after it, so no value is copied to be read.
     fn run_term(
         &self,
         term: &CompiledTerm,
         scope: &mut Scope<'static>,
-        values: &[Option<Dynamic>],
+        values: &mut [Option<Dynamic>],
     ) -> Result<Dynamic, EvalError> {
         let mut read = Map::new();
         for &dep in &term.deps {
-            if let (Some(t), Some(Some(v))) = (self.parts.terms.get(dep), values.get(dep)) {
-                read.insert(t.name.as_str().into(), v.clone());
+            if let (Some(t), Some(slot)) = (self.parts.terms.get(dep), values.get_mut(dep)) {
+                if let Some(v) = slot.take() {
+                    read.insert(t.name.as_str().into(), v);
+                }
             }
         }
         // `terms` is the scope's last entry: drop it and whatever the previous script
         // declared, then give this term its own.
         scope.rewind(SCOPE_VARIABLES.len() - 1);
         scope.push_constant_dynamic("terms", Dynamic::from_map(read));
-        self.parts
-            .engine
-            .eval_ast_with_scope::<Dynamic>(scope, &term.ast)
-            .map_err(|err| self.term_error(term, &err))
+        let result = term
+            .cache
+            .eval(&self.parts.engine, &term.ast, scope)
+            .map_err(|err| self.term_error(term, &err));
+        // Drop what the script declared; `terms` is the last entry again.
+        scope.rewind(SCOPE_VARIABLES.len());
+        if let Some(mut read) = scope.remove::<Map>("terms") {
+            for &dep in &term.deps {
+                if let (Some(t), Some(slot)) = (self.parts.terms.get(dep), values.get_mut(dep)) {
+                    *slot = read.remove(t.name.as_str());
+                }
+            }
+        }
+        result
     }
 
     fn term_error(&self, term: &CompiledTerm, err: &EvalAltResult) -> EvalError {

@@ -18,6 +18,7 @@ use crate::limits::Limits;
 use crate::manifest::{manifest_location, parse_limits, parse_manifest, Manifest, MANIFEST_FILE};
 use crate::plugin::{Plugin, PluginContext};
 use crate::rules::compile_rules;
+use crate::runner::ScriptCache;
 use crate::sandbox::sandboxed_engine;
 use crate::schema::{bound_date, compile_schema};
 use crate::value::{json_to_dynamic, parse_exact_toml, toml_item_to_json};
@@ -369,6 +370,7 @@ impl Engine {
                 name: d.name,
                 description: d.description,
                 file: d.file,
+                cache: ScriptCache::new(&d.ast, !self.coverage),
                 ast: d.ast,
                 deps,
                 reads: d.reads,

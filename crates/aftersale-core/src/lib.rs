@@ -36,6 +36,7 @@ pub mod manifest;
 pub mod memory;
 pub mod plugin;
 pub mod rules;
+mod runner;
 mod sandbox;
 pub mod schema;
 mod sorting;

@@ -25,6 +25,7 @@ use toml::Spanned;
 use crate::deps::read_dependencies;
 use crate::error::{LoadError, Location};
 use crate::manifest::{manifest_location, MANIFEST_FILE};
+use crate::runner::ScriptCache;
 
 /// The variables a rule sees, in the order they are pushed.
 pub(crate) const RULE_VARIABLES: [&str; 4] = ["facts", "params", "as_of", "outputs"];
@@ -37,6 +38,7 @@ pub struct Rule {
     pub(crate) expr: String,
     pub(crate) location: Location,
     pub(crate) ast: AST,
+    pub(crate) cache: ScriptCache,
 }
 
 /// A rule's identity, for listings and reports.
@@ -106,7 +108,7 @@ impl Rule {
         base: usize,
     ) -> Option<RuleFailure> {
         scope.rewind(base);
-        let message = match engine.eval_ast_with_scope::<Dynamic>(scope, &self.ast) {
+        let message = match self.cache.eval(engine, &self.ast, scope) {
             Ok(v) => match v.as_bool() {
                 Ok(true) => return None,
                 Ok(false) => "returned false".to_string(),
@@ -245,6 +247,7 @@ pub(crate) fn compile_rules(
             } else {
                 location
             },
+            cache: ScriptCache::new(&ast, true),
             ast,
         });
     }

@@ -317,7 +317,8 @@ impl FactSchema {
         let mut problems = Vec::new();
         match facts {
             Value::Object(map) => {
-                check_object(&self.fields, false, map, "facts", self.zone, &mut problems);
+                let at = At::Root("facts");
+                check_object(&self.fields, false, map, &at, self.zone, &mut problems);
             }
             other => problems.push(FactProblem {
                 path: "facts".into(),
@@ -343,20 +344,39 @@ fn found(value: &Value) -> String {
     }
 }
 
+/// Where a value sits in the facts: `facts.services[2].date`. Checking a valid request builds
+/// no text; the path is written out only for a problem.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Root(&'a str),
+    Field(&'a At<'a>, &'a str),
+    Item(&'a At<'a>, usize),
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Root(name) => f.write_str(name),
+            Self::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Self::Item(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 fn check_object(
     fields: &[Field],
     additional: bool,
     map: &serde_json::Map<String, Value>,
-    path: &str,
+    path: &At<'_>,
     zone: Tz,
     problems: &mut Vec<FactProblem>,
 ) {
     for field in fields {
-        let here = format!("{path}.{}", field.name);
+        let here = At::Field(path, &field.name);
         match map.get(&field.name) {
             None if field.optional => {}
             None => problems.push(FactProblem {
-                path: here,
+                path: here.to_string(),
                 message: format!("is required: expected {}", field.ty.expected()),
             }),
             Some(v) => field.ty.check(v, &here, zone, problems),
@@ -415,7 +435,7 @@ pub fn compare_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     }
 }
 
-fn check_sorted(keys: &[String], list: &[Value], path: &str, problems: &mut Vec<FactProblem>) {
+fn check_sorted(keys: &[String], list: &[Value], path: &At<'_>, problems: &mut Vec<FactProblem>) {
     for key in keys {
         let mut previous: Option<(usize, &Value)> = None;
         for (i, item) in list.iter().enumerate() {
@@ -513,7 +533,7 @@ impl FieldType {
         }
     }
 
-    fn check(&self, value: &Value, path: &str, zone: Tz, problems: &mut Vec<FactProblem>) {
+    fn check(&self, value: &Value, path: &At<'_>, zone: Tz, problems: &mut Vec<FactProblem>) {
         let ok = match (self, value) {
             (Self::Boolean, Value::Bool(_)) => true,
             (Self::Integer { min, max }, Value::Number(n)) => n
@@ -560,7 +580,7 @@ impl FieldType {
                 Value::Array(list),
             ) => {
                 for (i, item) in list.iter().enumerate() {
-                    items.check(item, &format!("{path}[{i}]"), zone, problems);
+                    items.check(item, &At::Item(path, i), zone, problems);
                 }
                 check_sorted(sorted_by, list, path, problems);
                 list.len() >= *min_items && max_items.map_or(true, |m| list.len() <= m)

@@ -136,15 +136,16 @@ fn to_json_at(
             .map(Value::Array);
     }
     if value.is_map() {
-        let mut out = serde_json::Map::new();
         if let Some(map) = value.read_lock::<Map>() {
+            let mut out = serde_json::Map::with_capacity(map.len());
             for (k, v) in map.iter() {
                 let json =
                     to_json_at(v, plugins, depth + 1).map_err(|e| format!("field `{k}`: {e}"))?;
                 out.insert(k.to_string(), json);
             }
+            return Ok(Value::Object(out));
         }
-        return Ok(Value::Object(out));
+        return Ok(Value::Object(serde_json::Map::new()));
     }
     if let Some(d) = value.read_lock::<Date>() {
         return Ok(Value::String(d.to_string()));
