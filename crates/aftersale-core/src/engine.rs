@@ -186,8 +186,14 @@ impl Engine {
     }
 
     /// Parses the manifest, compiles every term's script once, reads dependencies and builds
-    /// the graph. Reports every problem found, not just the first.
+    /// the graph. Reports every problem found, not just the first. Any thread may call it:
+    /// when the caller's stack is too small to parse the deepest scripts the limits allow,
+    /// loading runs on a larger one (see `stack.rs`).
     pub fn load(&self, source: &BundleSource) -> Result<Contract, LoadErrors> {
+        crate::stack::with_stack_for_loading(|| self.load_here(source))
+    }
+
+    fn load_here(&self, source: &BundleSource) -> Result<Contract, LoadErrors> {
         let mut errors = Vec::new();
         let fail = |bundle: &str, errors: Vec<LoadError>| LoadErrors {
             bundle: bundle.to_string(),

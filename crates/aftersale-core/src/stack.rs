@@ -21,7 +21,7 @@
 //! targets and sanitizers (which enlarge frames and are built with debug assertions, so they
 //! get the debug figures).
 
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_EXPR_DEPTH};
 
 /// Stack one level of expression nesting may use, in bytes (measured: 1.6 KiB release,
 /// 8.7 KiB debug).
@@ -75,6 +75,21 @@ pub(crate) fn with_stack_for<R>(limits: &Limits, work: impl FnOnce() -> R) -> R 
     let red_zone = needed.saturating_add(needed / 2);
     let size = needed.saturating_mul(2).clamp(LEAST_GROWN, MOST_GROWN);
     stacker::maybe_grow(red_zone.min(size), size, work)
+}
+
+/// Runs `work` (loading a bundle) with enough stack to parse and check the deepest scripts any
+/// contract may ask for: rhai's parser, its optimiser and the dependency walk recurse once per
+/// expression level, up to `max_expr_depth` at a script's top level and
+/// `max_function_expr_depth` inside its functions, both at most [`MAX_EXPR_DEPTH`]. Loading
+/// has no call nesting; the estimate counts one call level, the function bodies'.
+pub(crate) fn with_stack_for_loading<R>(work: impl FnOnce() -> R) -> R {
+    let deepest = Limits {
+        max_call_depth: 1,
+        max_expr_depth: MAX_EXPR_DEPTH,
+        max_function_expr_depth: MAX_EXPR_DEPTH,
+        ..Limits::default()
+    };
+    with_stack_for(&deepest, work)
 }
 
 #[cfg(test)]

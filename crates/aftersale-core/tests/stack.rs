@@ -70,3 +70,35 @@ fn recursion_past_the_ceiling_is_a_clean_error_on_a_2_mib_thread() {
         "{err}"
     );
 }
+
+/// Parsing recurses once per expression level too: the deepest script the ceilings allow
+/// loads, and then decides, on a worker's stack.
+#[test]
+fn deepest_allowed_script_loads_on_a_2_mib_thread() {
+    let script = deepest_script(MAX_CALL_DEPTH - 1);
+    let worker = std::thread::Builder::new()
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let contract = loaded(&ceiling_limits(), &[("deep", &script)]);
+            eval_with(&contract, serde_json::json!({}))
+        })
+        .unwrap();
+    let decision = worker.join().unwrap().unwrap();
+    assert!(decision.outputs["deep"].is_number(), "{decision:?}");
+}
+
+/// A script nested past the ceiling is a load error, not an overflow, on a worker's stack.
+#[test]
+fn a_script_nested_past_the_ceiling_is_a_load_error_on_a_2_mib_thread() {
+    let script = nested(MAX_EXPR_DEPTH * 4, "1");
+    let worker = std::thread::Builder::new()
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            crate::support::load(&ceiling_limits(), &[("deep", &script)])
+                .err()
+                .map(|e| e.to_string())
+        })
+        .unwrap();
+    let err = worker.join().unwrap().unwrap_or_default();
+    assert!(err.contains("deep"), "{err}");
+}
