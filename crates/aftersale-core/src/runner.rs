@@ -26,8 +26,7 @@ pub(crate) struct ScriptCache {
     enabled: bool,
     /// The script's source name (its file), as rhai reports it in errors and to plugins.
     source: Option<ImmutableString>,
-    /// Boxed: a `Caches` is a few hundred bytes, moved in and out of the pool on every run.
-    pool: Mutex<Vec<Box<Caches>>>,
+    pool: Mutex<Vec<Caches>>,
 }
 
 impl ScriptCache {
@@ -63,7 +62,7 @@ impl ScriptCache {
             deprecated,
             reason = "the one entry point that takes the caller's caches; rhai is pinned"
         )]
-        let result = engine.eval_statements_raw(&mut global, &mut *caches, scope, ast.statements());
+        let result = engine.eval_statements_raw(&mut global, &mut caches, scope, ast.statements());
         // A run that failed inside a function call may leave that call's cache level behind.
         caches.rewind_fn_resolution_caches(1);
         let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
