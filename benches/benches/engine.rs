@@ -207,6 +207,11 @@ fn report_native_ratio() {
     );
 }
 
+/// The allocator the `aftersale` binary runs with (mimalloc, counting each thread's bytes for
+/// `max_memory_bytes`), so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: aftersale_alloc::Counting = aftersale_alloc::Counting;
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench_load(&mut c);
