@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod support;
+
+use support::{bundle, eval_args, tempdir, vm_hwm_kib, write};
+
 /// A child still running after this is killed, and the case fails.
 const KILL_AFTER: Duration = Duration::from_secs(10);
 
@@ -115,13 +119,6 @@ impl Run {
             })
             .collect()
     }
-}
-
-/// The kernel's high-water mark of the process's resident memory, in KiB.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Runs the binary with `args` and `stdin`, killing it after 10 s; checks that it neither
@@ -219,29 +216,6 @@ fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     run_with(args.iter().map(|a| a.as_ref().to_owned()).collect(), None)
 }
 
-fn write(path: &Path, bytes: impl AsRef<[u8]>) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("create folder");
-    }
-    std::fs::write(path, bytes).expect("write file");
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
-
-/// Writes bundle `root/<id>` with `extra` lines after the id and version and the terms.
-fn bundle(root: &Path, id: &str, extra: &str, terms: &[(&str, &str)]) -> PathBuf {
-    let dir = root.join(id);
-    let mut manifest = format!("[contract]\nid = \"{id}\"\nversion = \"1\"\n{extra}\n");
-    for (name, script) in terms {
-        manifest.push_str(&format!("[terms.{name}]\n"));
-        write(&dir.join("terms").join(format!("{name}.rhai")), script);
-    }
-    write(&dir.join("contract.toml"), manifest);
-    dir
-}
-
 /// A bundle whose `contract.toml` is exactly `manifest` (bytes), with term `x` = `1` on disk.
 fn raw_bundle(root: &Path, name: &str, manifest: &[u8]) -> PathBuf {
     let dir = root.join(name);
@@ -253,20 +227,6 @@ fn raw_bundle(root: &Path, name: &str, manifest: &[u8]) -> PathBuf {
 /// `x` doubles `facts.n`.
 fn doubling(root: &Path) -> PathBuf {
     bundle(root, "dbl", "", &[("x", "facts.n * 2")])
-}
-
-fn eval_args(bundle: &Path, facts: &Path, extra: &[&str]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "eval".into(),
-        bundle.into(),
-        "--facts".into(),
-        facts.into(),
-        "--as-of".into(),
-        "2025-01-01".into(),
-        "--compact".into(),
-    ];
-    args.extend(extra.iter().map(Into::into));
-    args
 }
 
 fn eval(bundle: &Path, facts: &Path, extra: &[&str]) -> Run {

@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod support;
+
+use support::{bundle, tempdir, write};
+
 /// The workspace root (where the README's commands are run from).
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -113,35 +117,11 @@ fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
     run_in(None, args, None)
 }
 
-fn write(path: &Path, text: impl AsRef<[u8]>) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("create folder");
-    }
-    std::fs::write(path, text).expect("write file");
-}
-
-/// Writes a bundle `root/<id>`: a `contract.toml` with `extra` lines in `[contract]` (or
-/// further tables), one `[terms.<name>]` and `terms/<name>.rhai` per term.
-fn bundle(root: &Path, id: &str, extra: &str, terms: &[(&str, &str)]) -> PathBuf {
-    let dir = root.join(id);
-    let mut manifest = format!("[contract]\nid = \"{id}\"\nversion = \"1\"\n{extra}\n");
-    for (name, script) in terms {
-        manifest.push_str(&format!("[terms.{name}]\n"));
-        write(&dir.join("terms").join(format!("{name}.rhai")), script);
-    }
-    write(&dir.join("contract.toml"), manifest);
-    dir
-}
-
 /// Writes `facts.json` (or another name) in `root`.
 fn facts(root: &Path, name: &str, text: &str) -> PathBuf {
     let path = root.join(name);
     write(&path, text);
     path
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
 }
 
 /// `eval <bundle> --facts <facts> --as-of 2025-01-01` plus `extra` arguments.

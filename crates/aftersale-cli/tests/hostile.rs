@@ -27,12 +27,15 @@
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod support;
+
+use support::{bundle, eval_args, vm_hwm_kib, write};
 
 /// The wall-time bound of one hostile evaluation, process start to exit.
 const WALL_BOUND: Duration = Duration::from_secs(1);
@@ -100,13 +103,6 @@ fn truncate(text: &str) -> String {
     format!("{}... ({} bytes)", &text[..cut], text.len())
 }
 
-/// The kernel's high-water mark of the process's resident memory, in KiB.
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Runs the binary with `args`, measuring wall time and peak memory.
 fn measure(args: Vec<OsString>) -> Measured {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
@@ -171,40 +167,6 @@ fn measure(args: Vec<OsString>) -> Measured {
         peak_rss_kib,
         killed,
     }
-}
-
-fn write(path: &Path, text: impl AsRef<[u8]>) {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).expect("create folder");
-    }
-    std::fs::write(path, text).expect("write file");
-}
-
-/// Writes bundle `root/<id>`: `extra` lines after `[contract]`'s id and version, one
-/// `[terms.<name>]` and `terms/<name>.rhai` per term, and `{}` facts beside it.
-fn bundle(root: &Path, id: &str, extra: &str, terms: &[(&str, &str)]) -> PathBuf {
-    let dir = root.join(id);
-    let mut manifest = format!("[contract]\nid = \"{id}\"\nversion = \"1\"\n{extra}\n");
-    for (name, script) in terms {
-        manifest.push_str(&format!("[terms.{name}]\n"));
-        write(&dir.join("terms").join(format!("{name}.rhai")), script);
-    }
-    write(&dir.join("contract.toml"), manifest);
-    dir
-}
-
-fn eval_args(bundle: &Path, facts: &Path, extra: &[&str]) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "eval".into(),
-        bundle.into(),
-        "--facts".into(),
-        facts.into(),
-        "--as-of".into(),
-        "2025-01-01".into(),
-        "--compact".into(),
-    ];
-    args.extend(extra.iter().map(Into::into));
-    args
 }
 
 /// The term every one-term hostile bundle defines.
