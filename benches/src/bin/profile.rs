@@ -9,7 +9,8 @@
 //! ```
 //!
 //! With `--trace`, it also prints each term's mean duration (from the trace).
-//! `--as-of T` overrides the evaluation instant. A bundle named with a `/` is read from that folder instead of `rules/`.
+//! `--as-of T` overrides the evaluation instant; `--stack-kib N` runs the decisions on a thread
+//! with that stack (a host's worker) instead of the main thread. A bundle named with a `/` is read from that folder instead of `rules/`.
 //! `native` runs the hand-written `car-warranty` of `src/native.rs` instead. The facts are
 //! `car-warranty`'s example claim for `car-warranty` and `native`, else the bundle's
 //! `examples/*.json` (the first, by name).
@@ -30,6 +31,22 @@ static ALLOCATOR: aftersale_alloc::Counting = aftersale_alloc::Counting;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let stack_kib: Option<usize> = args
+        .iter()
+        .position(|a| a == "--stack-kib")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok());
+    match stack_kib {
+        None => run(&args),
+        Some(kib) => std::thread::Builder::new()
+            .stack_size(kib << 10)
+            .spawn(move || run(&args))
+            .map_or(ExitCode::FAILURE, |t| t.join().unwrap_or(ExitCode::FAILURE)),
+    }
+}
+
+/// The decisions, on whatever thread calls it.
+fn run(args: &[String]) -> ExitCode {
     let bundle = args.first().map_or("car-warranty", String::as_str);
     let runs: u32 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
     let trace = args.iter().any(|a| a == "--trace");
