@@ -66,7 +66,7 @@ cargo +nightly fetch --locked -q || die "fuzz/Cargo.lock is out of date (the mai
 ./seed.sh || die "seeding failed"
 
 build_start=$(date +%s)
-cargo +nightly fuzz build || die "build failed"
+cargo +nightly fuzz build --features asan || die "build failed"
 build_seconds=$(( $(date +%s) - build_start ))
 echo "fuzz: build took ${build_seconds}s"
 
@@ -78,7 +78,7 @@ for target in "${targets[@]}"; do
   before=$(ls "artifacts/$target" | grep -cE '^(crash|leak|timeout|oom)-' || true)
   log="logs/$target.log"
   echo "fuzz: $target for ${seconds}s (log: fuzz/$log)"
-  cargo +nightly fuzz run "$target" "corpus/$target" -- \
+  cargo +nightly fuzz run --features asan "$target" "corpus/$target" -- \
     -max_total_time="$seconds" -timeout="$TIMEOUT" -rss_limit_mb="$RSS_LIMIT_MB" \
     -max_len="$(max_len "$target")" -detect_leaks="$(detect_leaks "$target")" -print_final_stats=1 -print_pcs=0 >"$log" 2>&1
   rc=$?

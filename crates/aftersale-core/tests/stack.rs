@@ -102,3 +102,24 @@ fn a_script_nested_past_the_ceiling_is_a_load_error_on_a_2_mib_thread() {
     let err = worker.join().unwrap().unwrap_or_default();
     assert!(err.contains("deep"), "{err}");
 }
+
+/// rhai frees a chain of closures, each capturing the previous one, by recursion: one frame
+/// per link. Under the default limits a script builds tens of thousands of links before a
+/// limit stops it, far more than a 2 MiB worker (or an 8 MiB main thread) can free; the
+/// evaluation's stack is sized for the longest chain `max_operations` allows.
+#[test]
+fn a_chain_of_closures_is_freed_without_overflowing_a_2_mib_thread() {
+    let contract = loaded(
+        "",
+        &[(
+            "chain",
+            "let g = |y| y;\nloop { let h = g; g = |y| h.call(y); }",
+        )],
+    );
+    let worker = std::thread::Builder::new()
+        .stack_size(WORKER_STACK)
+        .spawn(move || eval_with(&contract, serde_json::json!({})).map(|_| ()))
+        .unwrap();
+    let err = worker.join().unwrap().unwrap_err();
+    assert!(matches!(err, EvalError::Limit { .. }), "{err}");
+}
