@@ -16,7 +16,7 @@ use crate::limits::Limits;
 use crate::plugin::Plugin;
 use crate::rules::{Rule, RuleFailure, RULE_VARIABLES};
 use crate::runner::ScriptCache;
-use crate::sandbox::{stop_message, take_log, DeadlineGuard};
+use crate::sandbox::{stop_message, take_log, MeterGuard};
 use crate::schema::{FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
 use crate::value::{dynamic_to_json, json_to_dynamic};
@@ -322,9 +322,7 @@ impl Contract {
         if problems.is_empty() && !self.parts.constraints.is_empty() {
             match json_to_dynamic(facts, "facts") {
                 Ok(facts) => {
-                    let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
-                        self.parts.limits.max_duration_ms,
-                    ));
+                    let _meter = MeterGuard::start(&self.parts.limits);
                     problems.extend(self.constraint_problems(&mut self.input_scope(facts, as_of)));
                 }
                 Err(message) => problems.push(FactProblem {
@@ -419,9 +417,7 @@ impl Contract {
                 return failures;
             }
         };
-        let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
-            self.parts.limits.max_duration_ms,
-        ));
+        let _meter = MeterGuard::start(&self.parts.limits);
         let mut scope = self.input_scope(facts, request.as_of);
         scope.push_constant_dynamic(RULE_VARIABLES[3], outputs);
         let base = scope.len();
@@ -458,9 +454,7 @@ impl Contract {
         let facts = json_to_dynamic(&request.facts, "facts")
             .map_err(|message| EvalError::InvalidFacts { message })?;
         let (plan, requested) = self.plan_for(request)?;
-        let _deadline = DeadlineGuard::start(std::time::Duration::from_millis(
-            self.parts.limits.max_duration_ms,
-        ));
+        let _meter = MeterGuard::start(&self.parts.limits);
         // One scope for the whole evaluation, constraints and terms: facts and params are
         // pushed once, as constants, so no script can change what it or any other term was
         // given.

@@ -9,8 +9,10 @@
 //! script's own functions, both fixed once the contract is loaded, so a [`ScriptCache`] per
 //! script keeps it: a small pool of caches, one taken by each run in progress.
 //!
-//! A contract loaded for coverage runs through rhai's ordinary entry point instead, which also
-//! tells the debugger hook where each evaluation starts and ends.
+//! The terms of a contract loaded for coverage run through rhai's ordinary entry point
+//! instead, which also tells the debugger hook where each evaluation starts and ends; its
+//! constraints and invariants keep their caches (they have no source file, so coverage does
+//! not record them).
 
 use std::sync::{Mutex, PoisonError};
 
@@ -22,7 +24,7 @@ const POOL_MAX: usize = 16;
 /// The function resolution caches of one compiled script.
 #[derive(Debug)]
 pub(crate) struct ScriptCache {
-    /// Off for contracts loaded for coverage (see the module doc).
+    /// Off for the terms of contracts loaded for coverage (see the module doc).
     enabled: bool,
     /// The script's source name (its file), as rhai reports it in errors and to plugins.
     source: Option<ImmutableString>,

@@ -154,12 +154,16 @@ pub(crate) fn stop_message(token: &Dynamic) -> Option<String> {
 /// plugin calls soon after the deadline, rarely enough to cost nothing measurable.
 const CLOCK_EVERY: u64 = 16;
 
-/// Starts the meter of an evaluation on this thread: its deadline (`limit` from now) and the
-/// memory it holds now, which `max_memory_bytes` counts from. The guard stops both.
-pub(crate) struct DeadlineGuard;
+/// The meter of the evaluation running on this thread, started by [`MeterGuard::start`]: its
+/// deadline and the memory it holds at the start, which `max_memory_bytes` counts from. The
+/// guard stops both when dropped.
+pub(crate) struct MeterGuard;
 
-impl DeadlineGuard {
-    pub(crate) fn start(limit: Duration) -> Self {
+impl MeterGuard {
+    /// Starts the meter of an evaluation under `limits` (its deadline `max_duration_ms` from
+    /// now).
+    pub(crate) fn start(limits: &Limits) -> Self {
+        let limit = Duration::from_millis(limits.max_duration_ms);
         METER.with(|m| {
             m.deadline.set(Instant::now().checked_add(limit));
             m.memory_base.set(m.held.get());
@@ -169,7 +173,7 @@ impl DeadlineGuard {
     }
 }
 
-impl Drop for DeadlineGuard {
+impl Drop for MeterGuard {
     fn drop(&mut self) {
         METER.with(|m| {
             m.deadline.set(None);
@@ -291,7 +295,10 @@ mod tests {
             ..Limits::default()
         };
         let engine = engine_holding(&limits);
-        let _evaluation = DeadlineGuard::start(Duration::from_secs(60));
+        let _evaluation = MeterGuard::start(&Limits {
+            max_duration_ms: 60_000,
+            ..Limits::default()
+        });
         assert!(engine.eval::<Dynamic>("hold(1000); 1 + 1").is_ok());
         assert_eq!(
             stopped(&engine, "hold(1); 1 + 1; 2").as_deref(),
@@ -312,7 +319,10 @@ mod tests {
         // Outside an evaluation nothing is metered.
         assert!(engine.eval::<Dynamic>("hold(5000); 1 + 1").is_ok());
         // What the thread held before the evaluation started is not the evaluation's.
-        let _evaluation = DeadlineGuard::start(Duration::from_secs(60));
+        let _evaluation = MeterGuard::start(&Limits {
+            max_duration_ms: 60_000,
+            ..Limits::default()
+        });
         assert!(engine.eval::<Dynamic>("hold(1000); 1 + 1").is_ok());
     }
 
