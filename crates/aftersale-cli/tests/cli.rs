@@ -126,16 +126,7 @@ fn facts(root: &Path, name: &str, text: &str) -> PathBuf {
 
 /// `eval <bundle> --facts <facts> --as-of 2025-01-01` plus `extra` arguments.
 fn eval(bundle: &Path, facts: &Path, extra: &[&str]) -> Run {
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "eval".into(),
-        bundle.into(),
-        "--facts".into(),
-        facts.into(),
-        "--as-of".into(),
-        "2025-01-01".into(),
-    ];
-    args.extend(extra.iter().map(Into::into));
-    run(&args)
+    run(&support::pretty_eval_args(bundle, facts, extra))
 }
 
 mod readme {

@@ -39,6 +39,14 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
 
 /// `aftersale eval <bundle> --facts <facts> --as-of 2025-01-01 --compact` and `extra`.
 pub fn eval_args(bundle: &Path, facts: &Path, extra: &[&str]) -> Vec<OsString> {
+    let mut args = pretty_eval_args(bundle, facts, extra);
+    args.push("--compact".into());
+    args
+}
+
+/// `aftersale eval <bundle> --facts <facts> --as-of 2025-01-01` and `extra`: the decision
+/// pretty-printed, as a user at a terminal sees it.
+pub fn pretty_eval_args(bundle: &Path, facts: &Path, extra: &[&str]) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "eval".into(),
         bundle.into(),
@@ -46,7 +54,6 @@ pub fn eval_args(bundle: &Path, facts: &Path, extra: &[&str]) -> Vec<OsString> {
         facts.into(),
         "--as-of".into(),
         "2025-01-01".into(),
-        "--compact".into(),
     ];
     args.extend(extra.iter().map(Into::into));
     args
