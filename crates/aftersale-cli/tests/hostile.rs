@@ -373,6 +373,21 @@ mod loops_and_recursion {
         refuse_all(&["let f = 0; f = |n| f.call(n + 1); f.call(0)"], &[]);
     }
 
+    /// A closure that could come to hold itself through another variable or value is refused
+    /// at load: rhai would never free it, so every evaluation would leak it and all it holds.
+    #[test]
+    fn closures_that_could_hold_themselves_are_refused_at_load() {
+        refuse_all(
+            &[
+                "let a = []; let g = || a.len(); a.push(g); 1",
+                "let f = 0; let g = || f; f = || g; 1",
+                "let a = [[]]; let g = || a; a.for_each(|| { this.push(g); }); 1",
+                "let a = []; let g = |x| { a.push(x); 0 }; g.call(g)",
+            ],
+            &["captur", "terms/hostile.rhai:1:"],
+        );
+    }
+
     /// `max_call_depth` has no ceiling in `contract.toml`: a contract that raises it lets a
     /// script recurse until the thread's stack overflows, and the process aborts.
     #[test]
@@ -515,7 +530,7 @@ mod growth {
             // Nested one level down, where the map-size check on reading `m` does not look.
             "let a = []; a.pad(9000, 0);\nlet m = #{ inner: #{} }; let i = 0;\nloop { m.inner[`k${i}`] = a; i += 1; }",
             // A closure's capture (shared) is not looked into either.
-            "let a = []; a.pad(9000, 0);\nlet m = #{}; let put = |k| { m[k] = a; };\nlet i = 0; loop { put.call(`k${i}`); i += 1; }",
+            "fn big() { let a = []; a.pad(9000, 0); a }\nlet m = #{}; let put = |k| { m[k] = big(); };\nlet i = 0; loop { put.call(`k${i}`); i += 1; }",
         ] {
             let m = eval_hostile("", script, &[]);
             assert_refused_by(&m, TERM, "max_memory_bytes");

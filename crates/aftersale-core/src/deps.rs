@@ -90,35 +90,6 @@ fn curries_a_closure_literal(call: &FnCallExpr) -> bool {
     )
 }
 
-/// The variable a chain starts from: `x` for `x`, `x.a`, `x[0].b`.
-fn root_variable(expr: &Expr) -> Option<&str> {
-    match expr {
-        Expr::Variable(v, _, _) => Some(v.1.as_str()),
-        Expr::Dot(b, _, _) | Expr::Index(b, _, _) => root_variable(&b.lhs),
-        _ => None,
-    }
-}
-
-/// Methods of rhai's arrays and maps that store an argument in the receiver.
-const STORING_METHODS: [&str; 6] = ["push", "insert", "append", "pad", "fill_with", "mixin"];
-
-/// True when a closure capturing `name` (the last node of `path`, a capture) is stored back
-/// into `name`: `f = || f`, `f = |n| f.call(n)`, `f.push(|| f)`, `f[0] = || f`. rhai's closures
-/// hold their captures by reference count, so such a closure holds itself and is never freed:
-/// every evaluation would leak it and everything it captures. Cycles through another variable
-/// (`let g = || f; f = g;`) are not seen here.
-fn stores_itself(path: &[ASTNode], name: &str) -> bool {
-    path.iter().rev().skip(1).any(|node| match node {
-        ASTNode::Stmt(Stmt::Assignment(a)) => root_variable(&a.1.lhs) == Some(name),
-        // Only the methods that keep an argument: `items.map(|x| x / items.len())` is fine.
-        ASTNode::Expr(Expr::Dot(b, _, _)) => {
-            matches!(&b.rhs, Expr::MethodCall(call, _) if STORING_METHODS.contains(&call.name.as_str()))
-                && root_variable(&b.lhs) == Some(name)
-        }
-        _ => false,
-    })
-}
-
 fn push_unique(list: &mut Vec<String>, name: &str) {
     if !list.iter().any(|n| n == name) {
         list.push(name.to_string());
@@ -145,12 +116,6 @@ pub fn read_dependencies(ast: &AST) -> Reads {
                     ("params", Some(name)) => push_unique(&mut reads.params, name),
                     _ => {}
                 }
-                if is_capture(parent) && stores_itself(path, v.1.as_str()) {
-                    reads.forbidden.push((
-                        format!("a closure stored in `{}`, the variable it captures (it would never be freed; pass the value as a parameter instead)", v.1),
-                        *pos,
-                    ));
-                }
             }
             ASTNode::Stmt(Stmt::Assignment(a)) => {
                 if let Some((name, pos)) = assigned_input(&a.1.lhs) {
@@ -174,6 +139,7 @@ pub fn read_dependencies(ast: &AST) -> Reads {
         }
         true
     });
+    reads.forbidden.extend(crate::cycles::closure_cycles(ast));
     reads.facts.sort();
     reads.params.sort();
     reads

@@ -26,6 +26,7 @@ pub mod bundle;
 pub mod cases;
 pub mod contract;
 pub mod coverage;
+mod cycles;
 pub mod decision;
 mod deps;
 pub mod engine;

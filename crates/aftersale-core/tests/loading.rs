@@ -241,6 +241,76 @@ fn r_closure_stored_in_the_variable_it_captures_is_refused_at_load() {
 }
 
 #[test]
+fn r_closures_that_could_hold_themselves_through_another_value_are_refused_at_load() {
+    // Cycles through a second variable or value, which leaked on every evaluation
+    // (fuzz/README.md, finding 3): (script, line of the change refused).
+    for (script, line) in [
+        ("let a = [];\nlet g = || a.len();\na.push(g);\n1", 3),
+        ("let f = 0;\nlet g = || f;\nf = || g;\n1", 3),
+        (
+            "let m = #{ list: [] };\nlet g = || m;\nm.list.push(g);\n1",
+            3,
+        ),
+        ("let m = #{};\nlet g = || m;\nm[\"g\"] = g;\n1", 3),
+        ("let a = [];\nlet g = || a;\npush(a, g);\n1", 3),
+        // In a loop, a change written before the capture runs after it next time round.
+        (
+            "let a = [];\nlet g = 0;\nfor i in 0..2 {\n  a.push(g);\n  g = || a.len();\n}\n1",
+            4,
+        ),
+        // Inside the closure that captured it.
+        (
+            "let a = [];\nlet g = |x| {\n  a.push(x);\n  a.len()\n};\ng.call(g)",
+            3,
+        ),
+        // Through `this`, in a script that captures.
+        (
+            "let a = [[]];\nlet g = || a;\na.for_each(|| {\n  this.push(g);\n});\n1",
+            4,
+        ),
+        // Through a script function called as a method.
+        (
+            "fn keep(x) { this.push(x); }\nlet a = [];\nlet g = || a;\na.keep(g);\n1",
+            1,
+        ),
+        // The same inside a function.
+        (
+            "fn f() {\n  let a = [];\n  let g = || a;\n  a.push(g);\n  1\n}\nf()",
+            4,
+        ),
+    ] {
+        let errs = errors("", &[("a", script)]);
+        assert!(
+            errs.iter()
+                .any(|e| matches!(e, LoadError::Forbidden { what, location, .. }
+                if what.contains("captur") && location.line == Some(line))),
+            "{script}: {errs:?}"
+        );
+    }
+    // What stays allowed: a list built first and captured after, a capture read by the
+    // closure only, a `let` in a loop captured in the same iteration, changes to other names.
+    for (script, value) in [
+        ("let a = [];\na.push(1);\na.push(2);\n[1, 2, 3].filter(|x| a.contains(x)).len()", 2),
+        ("let limit = 2; [1, 2, 3].filter(|x| x < limit).len()", 1),
+        (
+            "let total = 0;\nfor n in [1, 2] {\n  let lim = n;\n  total += [1, 2, 3].filter(|x| x <= lim).len();\n}\ntotal",
+            3,
+        ),
+        ("let a = [1];\nlet g = |x| x + a[0];\nlet b = [];\nb.push(g.call(1));\nb[0]", 2),
+        ("fn twice(x) { x * 2 }\nlet xs = [1, 2];\nxs.map(|x| twice(x)).reduce(|s, x| s + x, 0)", 6),
+        // A change that stores constants only cannot store a closure.
+        ("let calls = 0;\nlet a = [3, 1, 2];\na.sort(|x, y| { calls += 1; x - y });\na[0] + calls - calls", 1),
+        ("let seen = #{};\nlet g = |k| { seen[k] = true; 0 };\ng.call(\"a\");\nseen.len()", 1),
+    ] {
+        assert_eq!(
+            crate::support::value_of(script),
+            serde_json::json!(value),
+            "{script}"
+        );
+    }
+}
+
+#[test]
 fn r_curry_is_refused_at_load_but_closures_still_capture() {
     // Curried arguments escape every size limit: `loop { p = p.curry(1) }` grew without bound.
     for script in [
