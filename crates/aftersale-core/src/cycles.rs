@@ -30,9 +30,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rhai::{ASTNode, Expr, FnPtr, Position, Stmt, AST};
+use rhai::{ASTNode, Expr, Position, Stmt, AST};
 
-/// Methods of rhai's arrays and maps that store an argument in the value they are called on.
+use crate::deps::{chain_root, curried_closure};
+
+/// Methods of rhai's arrays and maps that store an argument in the value they are called on,
+/// and `for_each`, whose callback may change each element through `this`.
 const STORING_METHODS: [&str; 9] = [
     "push",
     "insert",
@@ -48,8 +51,8 @@ const STORING_METHODS: [&str; 9] = [
 /// What one function body (or the main script) does with the variables its closures capture.
 #[derive(Default)]
 struct Unit {
-    /// The closure this body belongs to, if it is one: the names it captured are its own.
-    captured_by_self: BTreeSet<String>,
+    /// The function this body is, `None` for the main script.
+    name: Option<String>,
     captures: Vec<Site>,
     changes: Vec<Site>,
 }
@@ -60,16 +63,6 @@ struct Site {
     pos: Position,
     /// The loop statements around it, by address (identity within one walk).
     loops: Vec<usize>,
-}
-
-/// The variable a chain starts from, with its position: `x` for `x`, `x.a`, `x[0].b`; `this`.
-fn root(expr: &Expr) -> Option<(&str, Position)> {
-    match expr {
-        Expr::Variable(v, _, pos) => Some((v.1.as_str(), *pos)),
-        Expr::ThisPtr(pos) => Some(("this", *pos)),
-        Expr::Dot(b, _, _) | Expr::Index(b, _, _) => root(&b.lhs),
-        _ => None,
-    }
 }
 
 /// A change found in a script: the variable, where, and the expressions whose values it
@@ -85,7 +78,7 @@ fn change_at<'p>(path: &'p [ASTNode], script_fns: &BTreeSet<String>) -> Option<C
     let stores = |name: &str| STORING_METHODS.contains(&name) || script_fns.contains(name);
     let (name, pos, stored) = match path.last()? {
         ASTNode::Stmt(Stmt::Assignment(a)) => {
-            let (name, pos) = root(&a.1.lhs)?;
+            let (name, pos) = chain_root(&a.1.lhs)?;
             (name, pos, vec![&a.1.rhs])
         }
         // `v.a.push(x)`: the method call ends a chain of `.` and `[]` whose root is changed.
@@ -97,7 +90,7 @@ fn change_at<'p>(path: &'p [ASTNode], script_fns: &BTreeSet<String>) -> Option<C
                 .take_while(|n| matches!(n, ASTNode::Expr(Expr::Dot(..) | Expr::Index(..))))
                 .last()?;
             let (name, pos) = match chain {
-                ASTNode::Expr(e) => root(e)?,
+                ASTNode::Expr(e) => chain_root(e)?,
                 _ => return None,
             };
             (name, pos, call.args.iter().collect())
@@ -143,23 +136,17 @@ fn may_store_a_closure(name: &str, stored: &[&Expr]) -> bool {
 /// an argument of the `curry` call rhai builds for a closure literal, after the closure's
 /// own function pointer.
 fn captured_into(path: &[ASTNode]) -> Option<String> {
-    let parent = path.len().checked_sub(2).and_then(|i| path.get(i))?;
-    let call = match parent {
-        ASTNode::Expr(Expr::FnCall(call, _)) | ASTNode::Stmt(Stmt::FnCall(call, _)) => call,
-        _ => return None,
-    };
-    if call.name.as_str() != "curry" {
-        return None;
-    }
-    match call.args.first() {
-        Some(Expr::DynamicConstant(value, _)) => value
-            .read_lock::<FnPtr>()
-            .filter(|f| f.is_anonymous())
-            .map(|f| f.fn_name().to_string()),
+    match path.len().checked_sub(2).and_then(|i| path.get(i))? {
+        ASTNode::Expr(Expr::FnCall(call, _)) | ASTNode::Stmt(Stmt::FnCall(call, _))
+            if call.name.as_str() == "curry" =>
+        {
+            curried_closure(call)
+        }
         _ => None,
     }
 }
 
+/// The loop statements on `path`, by address (identity within one walk).
 fn loops_on(path: &[ASTNode]) -> Vec<usize> {
     path.iter()
         .filter_map(|node| match node {
@@ -179,139 +166,139 @@ fn after(a: Position, b: Position) -> bool {
     }
 }
 
-/// Walks one body, recording captures and changes into `unit`, and into `closures` which
-/// names each closure captured; a closure stored into what it captures is reported at once.
-fn scan(
-    path: &[ASTNode],
-    script_fns: &BTreeSet<String>,
-    unit: &mut Unit,
-    closures: &mut BTreeMap<String, BTreeSet<String>>,
-    refused: &mut Vec<(String, Position)>,
-    reported: &mut BTreeSet<(String, Position)>,
-) {
-    if let Some(change) = change_at(path, script_fns) {
-        if may_store_a_closure(change.name, &change.stored) {
-            unit.changes.push(Site {
-                name: change.name.to_string(),
-                pos: change.pos,
-                loops: loops_on(path),
-            });
-        }
-    }
-    let Some(ASTNode::Expr(Expr::Variable(v, _, pos))) = path.last() else {
-        return;
-    };
-    let Some(closure) = captured_into(path) else {
-        return;
-    };
-    let name = v.1.as_str();
-    closures
-        .entry(closure)
-        .or_default()
-        .insert(name.to_string());
-    // `f = || f`, `a.push(|| a)`: the change that stores the closure encloses its capture.
-    for end in (1..path.len().saturating_sub(1)).rev() {
-        if let Some(change) = path.get(..end).and_then(|p| change_at(p, script_fns)) {
-            if change.name == name && reported.insert((name.to_string(), change.pos)) {
-                refused.push((
-                    format!("a closure stored in `{name}`, the variable it captures (it would never be freed; pass the value as a parameter instead)"),
-                    *pos,
-                ));
+/// What the walk over a script's bodies gathers.
+struct Scan {
+    /// The script's own functions, which a method call may name (`v.f(x)` may change `v`).
+    script_fns: BTreeSet<String>,
+    /// Each closure's function name -> the names it captured.
+    closures: BTreeMap<String, BTreeSet<String>>,
+    /// What is refused, and where.
+    refused: Vec<(String, Position)>,
+    /// The changes already refused (name, where), so that each is reported once.
+    reported: BTreeSet<(String, Position)>,
+}
+
+impl Scan {
+    /// Records the capture or change the last node of `path` is into `unit`; a closure stored
+    /// into what it captures (the change encloses the capture) is refused at once.
+    fn visit(&mut self, unit: &mut Unit, path: &[ASTNode]) {
+        if let Some(change) = change_at(path, &self.script_fns) {
+            if may_store_a_closure(change.name, &change.stored) {
+                unit.changes.push(Site {
+                    name: change.name.to_string(),
+                    pos: change.pos,
+                    loops: loops_on(path),
+                });
             }
         }
+        let Some(ASTNode::Expr(Expr::Variable(v, _, pos))) = path.last() else {
+            return;
+        };
+        let Some(closure) = captured_into(path) else {
+            return;
+        };
+        let name = v.1.as_str();
+        self.closures
+            .entry(closure)
+            .or_default()
+            .insert(name.to_string());
+        // `f = || f`, `a.push(|| a)`: the change that stores the closure encloses its capture.
+        for end in (1..path.len().saturating_sub(1)).rev() {
+            if let Some(change) = path.get(..end).and_then(|p| change_at(p, &self.script_fns)) {
+                if change.name == name && self.reported.insert((name.to_string(), change.pos)) {
+                    self.refused.push((
+                        format!("a closure stored in `{name}`, the variable it captures (it would never be freed; pass the value as a parameter instead)"),
+                        *pos,
+                    ));
+                }
+            }
+        }
+        unit.captures.push(Site {
+            name: name.to_string(),
+            pos: *pos,
+            loops: loops_on(path),
+        });
     }
-    unit.captures.push(Site {
-        name: name.to_string(),
-        pos: *pos,
-        loops: loops_on(path),
-    });
+
+    /// Why `change`, in `unit`, could make a closure hold itself, if it could.
+    fn why(&self, unit: &Unit, change: &Site, captures_at_all: bool) -> Option<String> {
+        let captured_by_this_closure = unit
+            .name
+            .as_ref()
+            .and_then(|n| self.closures.get(n))
+            .is_some_and(|names| names.contains(&change.name));
+        if change.name == "this" {
+            captures_at_all.then(|| {
+                "a change to `this` in a script whose closures capture variables (callbacks such as `map` bind `this` to an element of what they are called on, which could come to hold a closure that captured it; such a closure would never be freed)".to_string()
+            })
+        } else if captured_by_this_closure {
+            Some(format!(
+                "a change to `{}` inside a closure that captured it (a closure stored in what it captures would never be freed; return the new value instead)",
+                change.name
+            ))
+        } else {
+            unit.captures
+                .iter()
+                .find(|c| {
+                    c.name == change.name
+                        && (after(change.pos, c.pos)
+                            || c.loops.iter().any(|l| change.loops.contains(l)))
+                })
+                .map(|c| {
+                    format!(
+                        "a change to `{}` after a closure captured it{} (a closure stored in what it captures would never be freed; finish `{}` before the closure, or pass it as a parameter)",
+                        change.name,
+                        c.pos.line().map_or(String::new(), |l| format!(" on line {l}")),
+                        change.name
+                    )
+                })
+        }
+    }
 }
 
 /// The places where `ast` could make a closure hold itself (see the module doc): what, where.
 pub(crate) fn closure_cycles(ast: &AST) -> Vec<(String, Position)> {
-    let script_fns: BTreeSet<String> = ast.iter_functions().map(|f| f.name.to_string()).collect();
-    let mut refused = Vec::new();
-    let mut reported = BTreeSet::new();
-    let mut closures: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut units: Vec<(Option<String>, Unit)> = Vec::new();
-
+    let mut scan = Scan {
+        script_fns: ast.iter_functions().map(|f| f.name.to_string()).collect(),
+        closures: BTreeMap::new(),
+        refused: Vec::new(),
+        reported: BTreeSet::new(),
+    };
     let mut main = Unit::default();
     let mut path = Vec::new();
     for stmt in ast.statements() {
         stmt.walk(&mut path, &mut |p: &[ASTNode]| {
-            scan(
-                p,
-                &script_fns,
-                &mut main,
-                &mut closures,
-                &mut refused,
-                &mut reported,
-            );
+            scan.visit(&mut main, p);
             true
         });
     }
-    units.push((None, main));
+    let mut units = vec![main];
     for f in ast.iter_functions() {
         let one = ast.clone_functions_only_filtered(|_, _, _, name, arity| {
             name == f.name && arity == f.params.len()
         });
-        let mut unit = Unit::default();
+        let mut unit = Unit {
+            name: Some(f.name.to_string()),
+            ..Unit::default()
+        };
         one.walk(&mut |p: &[ASTNode]| {
-            scan(
-                p,
-                &script_fns,
-                &mut unit,
-                &mut closures,
-                &mut refused,
-                &mut reported,
-            );
+            scan.visit(&mut unit, p);
             true
         });
-        units.push((Some(f.name.to_string()), unit));
+        units.push(unit);
     }
 
-    let captures_at_all = units.iter().any(|(_, u)| !u.captures.is_empty());
-    for (name, unit) in &mut units {
-        if let Some(captured) = name.as_ref().and_then(|n| closures.get(n)) {
-            unit.captured_by_self.clone_from(captured);
-        }
-    }
-    for (_, unit) in &units {
+    let captures_at_all = units.iter().any(|u| !u.captures.is_empty());
+    for unit in &units {
         for change in &unit.changes {
-            if reported.contains(&(change.name.clone(), change.pos)) {
+            if scan.reported.contains(&(change.name.clone(), change.pos)) {
                 continue;
             }
-            let why = if change.name == "this" {
-                captures_at_all.then(|| {
-                    "a change to `this` in a script whose closures capture variables (callbacks such as `map` bind `this` to an element of what they are called on, which could come to hold a closure that captured it; such a closure would never be freed)".to_string()
-                })
-            } else if unit.captured_by_self.contains(&change.name) {
-                Some(format!(
-                    "a change to `{}` inside a closure that captured it (a closure stored in what it captures would never be freed; return the new value instead)",
-                    change.name
-                ))
-            } else {
-                unit.captures
-                    .iter()
-                    .find(|c| {
-                        c.name == change.name
-                            && (after(change.pos, c.pos)
-                                || c.loops.iter().any(|l| change.loops.contains(l)))
-                    })
-                    .map(|c| {
-                        format!(
-                            "a change to `{}` after a closure captured it{} (a closure stored in what it captures would never be freed; finish `{}` before the closure, or pass it as a parameter)",
-                            change.name,
-                            c.pos.line().map_or(String::new(), |l| format!(" on line {l}")),
-                            change.name
-                        )
-                    })
-            };
-            if let Some(why) = why {
-                reported.insert((change.name.clone(), change.pos));
-                refused.push((why, change.pos));
+            if let Some(why) = scan.why(unit, change, captures_at_all) {
+                scan.reported.insert((change.name.clone(), change.pos));
+                scan.refused.push((why, change.pos));
             }
         }
     }
-    refused
+    scan.refused
 }

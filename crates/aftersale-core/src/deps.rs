@@ -49,18 +49,25 @@ fn field_of<'a>(var: &Expr, parent: Option<&ASTNode<'a>>) -> Option<&'a str> {
     }
 }
 
+/// The variable a chain starts from, with its position: `x` for `x`, `x.a`, `x[0].b`; `this`.
+pub(crate) fn chain_root(expr: &Expr) -> Option<(&str, Position)> {
+    match expr {
+        Expr::Variable(v, _, pos) => Some((v.1.as_str(), *pos)),
+        Expr::ThisPtr(pos) => Some(("this", *pos)),
+        Expr::Dot(b, _, _) | Expr::Index(b, _, _) => chain_root(&b.lhs),
+        _ => None,
+    }
+}
+
 /// The input a chain assigns into (`facts.x = ..`, `params["k"] = ..`, `terms.a.b += ..`):
 /// rhai refuses to change a constant's existing fields but lets a script add new ones, which
 /// other terms would then see, so writing into an input is refused at load.
 fn assigned_input(lhs: &Expr) -> Option<(&'static str, Position)> {
-    match lhs {
-        Expr::Variable(v, _, pos) => crate::engine::SCOPE_VARIABLES
-            .iter()
-            .find(|n| **n == v.1.as_str())
-            .map(|n| (*n, *pos)),
-        Expr::Dot(b, _, _) | Expr::Index(b, _, _) => assigned_input(&b.lhs),
-        _ => None,
-    }
+    let (name, pos) = chain_root(lhs)?;
+    crate::engine::SCOPE_VARIABLES
+        .iter()
+        .find(|n| **n == name)
+        .map(|n| (*n, pos))
 }
 
 /// True when the node is an argument of the `curry` call rhai builds for a closure's
@@ -79,15 +86,17 @@ fn is_capture(parent: Option<&ASTNode>) -> bool {
 /// it without bound.
 const CURRY_REFUSED: &str = "`curry` (curried arguments escape the sandbox's size limits; pass the values as arguments, or capture them in a closure)";
 
-/// True when `call` curries a closure written right there: the call rhai builds for a
-/// closure's captured variables (`|x| x < limit`), whose first argument is the closure's own
-/// function pointer. Its curried values are fixed by the source, one per capture.
-fn curries_a_closure_literal(call: &FnCallExpr) -> bool {
-    matches!(
-        call.args.first(),
-        Some(Expr::DynamicConstant(value, _))
-            if value.read_lock::<FnPtr>().is_some_and(|f| f.is_anonymous())
-    )
+/// The function name of the closure `call` curries, when `call` is the `curry` rhai builds
+/// for a closure written right there (`|x| x < limit`): its first argument is the closure's
+/// own function pointer, and its curried values, one per capture, are fixed by the source.
+pub(crate) fn curried_closure(call: &FnCallExpr) -> Option<String> {
+    match call.args.first() {
+        Some(Expr::DynamicConstant(value, _)) => value
+            .read_lock::<FnPtr>()
+            .filter(|f| f.is_anonymous())
+            .map(|f| f.fn_name().to_string()),
+        _ => None,
+    }
 }
 
 fn push_unique(list: &mut Vec<String>, name: &str) {
@@ -128,7 +137,7 @@ pub fn read_dependencies(ast: &AST) -> Reads {
             }
             // `curry(p, ..)` and `p.curry(..)`, but not the currying of a closure's captures.
             ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos))
-                if call.name.as_str() == "curry" && !curries_a_closure_literal(call) =>
+                if call.name.as_str() == "curry" && curried_closure(call).is_none() =>
             {
                 reads.forbidden.push((CURRY_REFUSED.into(), *pos));
             }
