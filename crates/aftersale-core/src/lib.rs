@@ -35,6 +35,7 @@ mod graph;
 pub mod limits;
 pub mod manifest;
 pub mod memory;
+pub mod meter;
 pub mod plugin;
 pub mod rules;
 mod runner;

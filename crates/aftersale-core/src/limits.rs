@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 /// The highest `max_call_depth` a contract may set.
 pub const MAX_CALL_DEPTH: usize = 64;
+/// When a contract sets `max_cpu_ms` but not `max_duration_ms`, the wall-clock limit is this
+/// many times the CPU limit: room for a thread that gets a small share of a busy machine.
+pub const CPU_TO_WALL: u64 = 20;
 /// The highest `max_expr_depth` and `max_function_expr_depth` a contract may set.
 pub const MAX_EXPR_DEPTH: usize = 256;
 
@@ -37,8 +40,18 @@ pub struct Limits {
     pub max_script_bytes: usize,
     /// Wall-clock time one whole evaluation may take, in milliseconds: a safety net for
     /// work that operations do not count. Unlike the other limits it depends on the machine,
-    /// so keep it far above what real decisions need.
+    /// and on how busy it is, so keep it far above what real decisions need. When a contract
+    /// sets [`Limits::max_cpu_ms`] and not this, it is [`CPU_TO_WALL`] times that (but at
+    /// least its default).
     pub max_duration_ms: u64,
+    /// CPU time the evaluating thread may spend on one whole evaluation, in milliseconds (off
+    /// when absent). Unlike `max_duration_ms` it does not grow when other work competes for
+    /// the machine, so a loaded machine cannot turn it into a time-limit error for a good
+    /// decision. Read from the thread's own CPU clock, looked at only when the evaluation
+    /// has run for longer in wall-clock time than it has CPU time left (a thread's CPU time
+    /// never runs ahead of the wall clock), so it costs nothing on a decision under the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cpu_ms: Option<u64>,
     /// Memory one whole evaluation may hold beyond what its thread held when it started, in
     /// bytes: the bound on values grown where rhai measures no size (`m[k] = v`,
     /// `o[i] = big`). Enforced only when the host counts memory with a counting allocator
@@ -61,6 +74,7 @@ impl Default for Limits {
             max_script_bytes: 256 * 1024,
             max_duration_ms: 500,
             max_memory_bytes: 64 << 20,
+            max_cpu_ms: None,
         }
     }
 }
@@ -68,7 +82,7 @@ impl Default for Limits {
 impl Limits {
     /// The names of limits set to zero (which would mean "unlimited" to rhai).
     pub fn zero_limits(&self) -> Vec<&'static str> {
-        let all: [(&'static str, bool); 12] = [
+        let all: [(&'static str, bool); 13] = [
             ("max_operations", self.max_operations == 0),
             ("max_call_depth", self.max_call_depth == 0),
             ("max_expr_depth", self.max_expr_depth == 0),
@@ -81,6 +95,7 @@ impl Limits {
             ("max_script_bytes", self.max_script_bytes == 0),
             ("max_duration_ms", self.max_duration_ms == 0),
             ("max_memory_bytes", self.max_memory_bytes == 0),
+            ("max_cpu_ms", self.max_cpu_ms == Some(0)),
         ];
         all.into_iter()
             .filter(|(_, zero)| *zero)

@@ -127,13 +127,24 @@ pub fn parse_limits(
     for (k, v) in table.get_ref() {
         merged.insert(k.clone(), v.clone());
     }
-    let limits: Limits = toml::Value::Table(merged)
-        .try_into()
-        .map_err(|e: toml::de::Error| LoadError::InvalidValue {
-            field: "limits".into(),
-            location: location.clone(),
-            message: e.message().trim().to_string(),
-        })?;
+    let mut limits: Limits =
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| LoadError::InvalidValue {
+                field: "limits".into(),
+                location: location.clone(),
+                message: e.message().trim().to_string(),
+            })?;
+    // A contract that bounds CPU time asks not to be stopped by a busy machine: its
+    // wall-clock limit, unless it sets one, leaves room for a small share of the CPU.
+    if let (Some(cpu), false) = (
+        limits.max_cpu_ms,
+        table.get_ref().contains_key("max_duration_ms"),
+    ) {
+        limits.max_duration_ms = limits
+            .max_duration_ms
+            .max(cpu.saturating_mul(crate::limits::CPU_TO_WALL));
+    }
     let zeros = limits.zero_limits();
     if !zeros.is_empty() {
         return Err(LoadError::InvalidValue {
@@ -193,6 +204,29 @@ mod tests {
         let m = parse_manifest(text).unwrap();
         let err = parse_limits(text, m.limits.as_ref().unwrap(), &Limits::default()).unwrap_err();
         assert!(err.to_string().contains("max_opertions"), "{err}");
+    }
+
+    #[test]
+    fn a_cpu_limit_widens_the_wall_clock_limit_unless_one_is_set() {
+        let limits = |extra: &str| {
+            let text = format!("[contract]\nid='x'\nversion='1'\n[limits]\n{extra}\n");
+            let m = parse_manifest(&text).unwrap();
+            parse_limits(&text, m.limits.as_ref().unwrap(), &Limits::default())
+        };
+        let l = limits("max_cpu_ms = 400").unwrap();
+        assert_eq!(l.max_cpu_ms, Some(400));
+        assert_eq!(l.max_duration_ms, 400 * crate::limits::CPU_TO_WALL);
+        let l = limits("max_cpu_ms = 400\nmax_duration_ms = 900").unwrap();
+        assert_eq!(l.max_duration_ms, 900);
+        // Never below the default wall-clock limit.
+        let l = limits("max_cpu_ms = 1").unwrap();
+        assert_eq!(l.max_duration_ms, Limits::default().max_duration_ms);
+        assert_eq!(limits("max_operations = 5").unwrap().max_cpu_ms, None);
+        let err = limits("max_cpu_ms = 0").unwrap_err();
+        assert!(
+            err.to_string().contains("max_cpu_ms must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

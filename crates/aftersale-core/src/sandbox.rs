@@ -12,7 +12,12 @@
 //! - Memory: the bytes the thread holds ([`crate::memory`], counted when the host installed a
 //!   counting allocator) beyond what it held when the evaluation started, against
 //!   `max_memory_bytes`: the one measure that sees values grown where rhai measures no size.
-//! - Time: the clock, every [`CLOCK_EVERY`] operations, against `max_duration_ms`.
+//! - Time: the clock, every [`CLOCK_EVERY`] operations, against `max_duration_ms`; and the
+//!   thread's CPU clock against `max_cpu_ms`, read only once the wall clock says the CPU time
+//!   could have run out (a thread's CPU time never runs ahead of the wall clock).
+//! - Plugin work: a plugin whose work grows with its inputs charges it to the same meter
+//!   from inside its loops ([`crate::meter::charge`]), so one call cannot run for seconds
+//!   inside a single rhai operation.
 //!
 //! Each look costs a few instructions per operation: the hook runs millions of times a second.
 
@@ -46,6 +51,31 @@ struct Meter {
     memory_base: Cell<isize>,
     /// When the evaluation must stop, if it has a time limit.
     deadline: Cell<Option<Instant>>,
+    /// The CPU-time limit of the evaluation in progress, if it has one.
+    cpu: Cell<Option<CpuBudget>>,
+    /// The evaluation's `max_operations`, for plugin charges (`u64::MAX` outside one).
+    max_operations: Cell<u64>,
+    /// The evaluation's `max_memory_bytes`, for plugin charges.
+    max_memory: Cell<isize>,
+}
+
+/// What `max_cpu_ms` allows the evaluation in progress.
+#[derive(Clone, Copy)]
+struct CpuBudget {
+    /// The thread's CPU clock reading at which the evaluation must stop.
+    end: Duration,
+    /// The CPU clock cannot have reached `end` before this wall-clock instant (it advances
+    /// at most as fast as the wall clock), so it is not read before then.
+    next_look: Instant,
+}
+
+/// The CPU time the calling thread has used since it started.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// The memory base outside evaluations: so far above anything a thread can hold that what
@@ -60,6 +90,9 @@ thread_local! {
             held: Cell::new(0),
             memory_base: Cell::new(NO_BASE),
             deadline: Cell::new(None),
+            cpu: Cell::new(None),
+            max_operations: Cell::new(u64::MAX),
+            max_memory: Cell::new(isize::MAX),
         }
     };
 }
@@ -94,20 +127,44 @@ impl Meter {
 
     /// The token of the limit that stops the run, if any, once [`Meter::count`] asked.
     fn stop(&self, max_operations: u64, max_memory: isize) -> Option<Dynamic> {
-        let token = if self.operations.get() > max_operations {
-            OPERATION_LIMIT
-        } else if self.memory_grown() > max_memory {
-            MEMORY_LIMIT
-        } else if self
-            .deadline
-            .get()
-            .is_some_and(|deadline| Instant::now() > deadline)
-        {
-            TIME_LIMIT
-        } else {
+        self.exceeded(max_operations, max_memory).map(Dynamic::from)
+    }
+
+    /// The token of the limit the run is past, if any.
+    fn exceeded(&self, max_operations: u64, max_memory: isize) -> Option<&'static str> {
+        if self.operations.get() > max_operations {
+            return Some(OPERATION_LIMIT);
+        }
+        if self.memory_grown() > max_memory {
+            return Some(MEMORY_LIMIT);
+        }
+        let deadline = self.deadline.get();
+        let cpu = self.cpu.get();
+        if deadline.is_none() && cpu.is_none() {
             return None;
-        };
-        Some(Dynamic::from(token))
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|deadline| now > deadline) {
+            return Some(TIME_LIMIT);
+        }
+        if let Some(budget) = cpu {
+            if now >= budget.next_look {
+                let used = thread_cpu_time();
+                match budget.end.checked_sub(used) {
+                    Some(left) if !left.is_zero() => self.cpu.set(Some(CpuBudget {
+                        next_look: now + left,
+                        ..budget
+                    })),
+                    _ => return Some(CPU_LIMIT),
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether an evaluation is being metered on this thread.
+    fn active(&self) -> bool {
+        self.memory_base.get() != NO_BASE
     }
 }
 
@@ -132,6 +189,8 @@ fn stop(max_operations: u64, max_memory: isize) -> Option<Dynamic> {
 
 /// The message of the error that stops a script over its time limit.
 const TIME_LIMIT: &str = "time limit exceeded";
+/// The token of the error that stops a script over its CPU-time limit.
+const CPU_LIMIT: &str = "cpu time limit exceeded";
 /// The token of the error that stops a script whose callbacks took it past its operations.
 const OPERATION_LIMIT: &str = "operation limit exceeded";
 /// The token of the error that stops a script holding more memory than its limit.
@@ -141,13 +200,48 @@ const MEMORY_LIMIT: &str = "memory limit exceeded";
 /// the sandbox does not give.
 pub(crate) fn stop_message(token: &Dynamic) -> Option<String> {
     let token = token.clone().into_immutable_string().ok()?;
-    let message = match token.as_str() {
-        TIME_LIMIT => "time limit exceeded (limit `max_duration_ms`)",
-        OPERATION_LIMIT => "too many operations (limit `max_operations`)",
-        MEMORY_LIMIT => "too much memory held (limit `max_memory_bytes`)",
-        _ => return None,
-    };
-    Some(message.to_string())
+    let text = stop_text(token.as_str());
+    (!text.is_empty()).then(|| text.to_string())
+}
+
+/// The words and limit of each token the sandbox stops a run with.
+const STOPS: [(&str, &str, &str); 4] = [
+    (
+        TIME_LIMIT,
+        "time limit exceeded (limit `max_duration_ms`)",
+        "max_duration_ms",
+    ),
+    (
+        CPU_LIMIT,
+        "cpu time limit exceeded (limit `max_cpu_ms`)",
+        "max_cpu_ms",
+    ),
+    (
+        OPERATION_LIMIT,
+        "too many operations (limit `max_operations`)",
+        "max_operations",
+    ),
+    (
+        MEMORY_LIMIT,
+        "too much memory held (limit `max_memory_bytes`)",
+        "max_memory_bytes",
+    ),
+];
+
+/// What a user reads for a stop token (empty for one the sandbox does not give).
+pub(crate) fn stop_text(token: &str) -> &'static str {
+    STOPS
+        .iter()
+        .find(|(t, _, _)| *t == token)
+        .map_or("", |(_, text, _)| text)
+}
+
+/// The limit a stop token names (empty for one the sandbox does not give).
+pub(crate) fn stop_limit(token: &str) -> &'static str {
+    STOPS
+        .iter()
+        .find(|(t, _, _)| *t == token)
+        .map_or("", |(_, _, limit)| limit)
 }
 
 /// Operations between two looks at the clock: often enough to stop a loop of expensive
@@ -161,13 +255,25 @@ pub(crate) struct MeterGuard;
 
 impl MeterGuard {
     /// Starts the meter of an evaluation under `limits` (its deadline `max_duration_ms` from
-    /// now).
+    /// now, its CPU budget `max_cpu_ms` from the thread's CPU time now).
     pub(crate) fn start(limits: &Limits) -> Self {
-        let limit = Duration::from_millis(limits.max_duration_ms);
+        let now = Instant::now();
+        let cpu = limits.max_cpu_ms.map(|ms| {
+            let limit = Duration::from_millis(ms);
+            CpuBudget {
+                end: thread_cpu_time().saturating_add(limit),
+                next_look: now.checked_add(limit).unwrap_or(now),
+            }
+        });
         METER.with(|m| {
-            m.deadline.set(Instant::now().checked_add(limit));
+            m.deadline
+                .set(now.checked_add(Duration::from_millis(limits.max_duration_ms)));
+            m.cpu.set(cpu);
             m.memory_base.set(m.held.get());
             m.operations.set(0);
+            m.max_operations.set(limits.max_operations);
+            m.max_memory
+                .set(isize::try_from(limits.max_memory_bytes).unwrap_or(isize::MAX));
         });
         Self
     }
@@ -177,9 +283,34 @@ impl Drop for MeterGuard {
     fn drop(&mut self) {
         METER.with(|m| {
             m.deadline.set(None);
+            m.cpu.set(None);
             m.memory_base.set(NO_BASE);
+            m.max_operations.set(u64::MAX);
+            m.max_memory.set(isize::MAX);
         });
     }
+}
+
+/// Charges `units` operations of a plugin's own work to the evaluation running on this
+/// thread, then looks at every limit the meter keeps when the charge passed the operation
+/// limit or a multiple of [`CLOCK_EVERY`]: the token of the limit the evaluation is past, if
+/// any. Outside an evaluation nothing is metered.
+pub(crate) fn charge(units: u64) -> Result<(), &'static str> {
+    METER.with(|m| {
+        if !m.active() {
+            return Ok(());
+        }
+        let before = m.operations.get();
+        let total = before.saturating_add(units);
+        m.operations.set(total);
+        let max_operations = m.max_operations.get();
+        if total > max_operations || before / CLOCK_EVERY != total / CLOCK_EVERY {
+            if let Some(token) = m.exceeded(max_operations, m.max_memory.get()) {
+                return Err(token);
+            }
+        }
+        Ok(())
+    })
 }
 
 /// Most lines a term may log; beyond that they are counted but not kept.
@@ -344,5 +475,83 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(engine.eval::<i64>(light).unwrap(), 10);
         }
+    }
+
+    /// An engine with `work(n)`, a plugin function charging `n` units in steps of one.
+    fn engine_working(limits: &Limits) -> RhaiEngine {
+        let mut engine = sandboxed_engine(limits);
+        engine.register_fn("work", |n: i64| -> Result<i64, Box<rhai::EvalAltResult>> {
+            for _ in 0..n {
+                crate::meter::charge(1)?;
+            }
+            Ok(n)
+        });
+        engine
+    }
+
+    #[test]
+    fn plugin_work_counts_towards_max_operations() {
+        let limits = Limits {
+            max_operations: 10_000,
+            max_duration_ms: 600_000,
+            ..Limits::default()
+        };
+        let engine = engine_working(&limits);
+        let _evaluation = MeterGuard::start(&limits);
+        assert_eq!(engine.eval::<i64>("work(9000)").unwrap(), 9000);
+        assert_eq!(
+            stopped(&engine, "work(20000)").as_deref(),
+            Some("too many operations (limit `max_operations`)")
+        );
+        // Charges from several calls add up within a run.
+        assert_eq!(
+            stopped(&engine, "work(6000); work(6000)").as_deref(),
+            Some("too many operations (limit `max_operations`)")
+        );
+    }
+
+    #[test]
+    fn plugin_work_outside_an_evaluation_is_not_metered() {
+        let limits = Limits {
+            max_operations: 100,
+            ..Limits::default()
+        };
+        assert_eq!(crate::meter::charge(1_000_000), Ok(()));
+        let engine = engine_working(&limits);
+        assert_eq!(engine.eval::<i64>("work(1000)").unwrap(), 1000);
+    }
+
+    #[test]
+    fn max_cpu_ms_stops_a_run_that_spends_its_cpu_time() {
+        let limits = Limits {
+            max_operations: u64::MAX / 2,
+            max_duration_ms: 3_600_000,
+            max_cpu_ms: Some(20),
+            ..Limits::default()
+        };
+        let engine = sandboxed_engine(&limits);
+        let _evaluation = MeterGuard::start(&limits);
+        assert_eq!(
+            stopped(&engine, "loop { }").as_deref(),
+            Some("cpu time limit exceeded (limit `max_cpu_ms`)")
+        );
+    }
+
+    /// Time the thread spends off the CPU (here asleep; on a busy machine, waiting for a
+    /// core) is not CPU time: a run that waits longer than its CPU limit passes.
+    #[test]
+    fn max_cpu_ms_does_not_count_time_off_the_cpu() {
+        let limits = Limits {
+            max_duration_ms: 3_600_000,
+            max_cpu_ms: Some(20),
+            ..Limits::default()
+        };
+        let mut engine = sandboxed_engine(&limits);
+        engine.register_fn("nap", || {
+            std::thread::sleep(Duration::from_millis(15));
+        });
+        let _evaluation = MeterGuard::start(&limits);
+        let script = "for i in 0..4 { nap(); } 1";
+        assert_eq!(engine.eval::<i64>(script).unwrap(), 1);
     }
 }
