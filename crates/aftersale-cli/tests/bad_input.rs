@@ -5,8 +5,8 @@
 //! What every case expects (README, "Exit status"): a clear message; exit 2 for usage or
 //! unreadable input (facts, `--as-of`, a file that cannot be read as text), exit 1 for a
 //! contract that does not load, a failing evaluation or a failing test; never a panic (exit
-//! 101, a signal, panic text on stderr) and never a hang: every child is killed after 10 s and
-//! the case fails. With `--format json` the error is one JSON object on stderr.
+//! 101, a signal, panic text on stderr) and never a hang: a child is killed past 30 s of CPU time (or
+//! hung for 10 minutes) and the case fails. With `--format json` the error is one JSON object on stderr.
 //!
 //! Cases marked `#[ignore = "bug: ..."]` fail today; run them with `--ignored`.
 #![allow(
@@ -17,20 +17,21 @@
 )]
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 mod support;
 
-use support::{bundle, eval_args, tempdir, vm_hwm_kib, write};
+use support::{bundle, eval_args, run_measured, tempdir, write};
 
-/// A child still running after this is killed, and the case fails.
-const KILL_AFTER: Duration = Duration::from_secs(10);
+/// A child past this much CPU time is killed, and the case fails.
+const KILL_CPU: Duration = Duration::from_secs(30);
+/// A child past this peak memory is killed, and the case fails (KiB).
+const KILL_RSS_KIB: u64 = 4 * 1024 * 1024;
 
 /// What one run of the binary gave.
 #[derive(Debug)]
@@ -39,7 +40,7 @@ struct Run {
     status: ExitStatus,
     stdout: String,
     stderr: String,
-    wall: Duration,
+    cpu: Duration,
     peak_rss_kib: u64,
 }
 
@@ -57,11 +58,11 @@ impl Run {
             t[..end].to_string()
         };
         format!(
-            "args {:?}\nstatus {:?} (signal {:?}), wall {:?}, peak RSS {} KiB\n--- stdout\n{}\n--- stderr\n{}",
+            "args {:?}\nstatus {:?} (signal {:?}), cpu {:?}, peak RSS {} KiB\n--- stdout\n{}\n--- stderr\n{}",
             self.args,
             self.status.code(),
             self.status.signal(),
-            self.wall,
+            self.cpu,
             self.peak_rss_kib,
             cut(&self.stdout),
             cut(&self.stderr)
@@ -121,70 +122,19 @@ impl Run {
     }
 }
 
-/// Runs the binary with `args` and `stdin`, killing it after 10 s; checks that it neither
-/// hung nor panicked.
+/// Runs the binary with `args` and `stdin`, killing it past [`KILL_CPU`] of CPU time (or
+/// hung, see `support::HANG_AFTER`); checks that it neither hung nor panicked.
 fn run_with(args: Vec<OsString>, stdin: Option<Vec<u8>>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aftersale"))
-        .args(&args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn aftersale");
-    let started = Instant::now();
-    let pid = child.id();
-    let writer = stdin.map(|bytes| {
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        // The child may stop reading early (bad input); a broken pipe is not our failure.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        })
-    });
-    let mut out = child.stdout.take().expect("stdout pipe");
-    let mut err = child.stderr.take().expect("stderr pipe");
-    let out_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let mut peak_rss_kib = 0;
-    let mut hung = false;
-    let status = loop {
-        if let Some(hwm) = vm_hwm_kib(pid) {
-            peak_rss_kib = peak_rss_kib.max(hwm);
-        }
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if started.elapsed() > KILL_AFTER {
-            hung = true;
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let wall = started.elapsed();
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
+    let m = run_measured(args, stdin, KILL_CPU, KILL_RSS_KIB);
     let run = Run {
-        args,
-        status,
-        stdout: String::from_utf8_lossy(&out_reader.join().expect("stdout reader")).into_owned(),
-        stderr: String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned(),
-        wall,
-        peak_rss_kib,
+        args: m.args,
+        status: m.status,
+        stdout: m.stdout,
+        stderr: m.stderr,
+        cpu: m.cpu,
+        peak_rss_kib: m.peak_rss_kib,
     };
-    assert!(!hung, "killed after {KILL_AFTER:?}:\n{}", run.show());
+    assert_eq!(m.killed, None, "the harness killed it:\n{}", run.show());
     for bad in [
         "panicked",
         "RUST_BACKTRACE",
@@ -947,9 +897,9 @@ mod facts {
         drop(text);
         let out = eval(&b, &facts, &["--output", "x"]);
         eprintln!(
-            "100 MB facts: exit {:?} in {:?}, peak {} KiB",
+            "100 MB facts: exit {:?} in {:?} of CPU time, peak {} KiB",
             out.code(),
-            out.wall,
+            out.cpu,
             out.peak_rss_kib
         );
         match out.code() {

@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -360,20 +359,22 @@ mod check {
 mod limits {
     use super::*;
 
+    /// The wall-clock limit is set out of reach, so that a busy machine cannot make it stop
+    /// the loop before `max_operations` does (hostile.rs bounds such runs by CPU time).
     #[test]
-    fn an_endless_loop_hits_max_operations_within_a_second() {
+    fn an_endless_loop_hits_max_operations() {
         let tmp = tempdir();
-        let b = bundle(tmp.path(), "spin", "", &[("spin", "loop { }")]);
+        let b = bundle(
+            tmp.path(),
+            "spin",
+            "[limits]\nmax_duration_ms = 3600000",
+            &[("spin", "loop { }")],
+        );
         let f = facts(tmp.path(), "f.json", "{}");
-        // Warm up: the binary is prebuilt by cargo; this only loads it into the page cache.
-        run(&["--version"]).assert_code(0);
-        let started = Instant::now();
         let out = eval(&b, &f, &[]);
-        let took = started.elapsed();
         out.assert_code(1)
             .assert_stderr_has(&["max_operations", "`spin`", "terms/spin.rhai"]);
         assert!(out.stdout.is_empty(), "no decision: {}", out.stdout);
-        assert!(took < Duration::from_secs(1), "took {took:?}");
     }
 }
 

@@ -19,7 +19,7 @@ use crate::runner::ScriptCache;
 use crate::sandbox::{stop_message, take_log, MeterGuard};
 use crate::schema::{FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
-use crate::value::{dynamic_to_json, json_to_dynamic};
+use crate::value::{dynamic_to_json, dynamic_to_json_within, json_to_dynamic, OutputBudget, ToJsonError};
 
 /// One term, compiled.
 #[derive(Debug, Clone)]
@@ -468,6 +468,9 @@ impl Contract {
         let outputs_idx = requested.as_ref().unwrap_or(&self.parts.outputs);
 
         let mut values: Vec<Option<Dynamic>> = vec![None; self.parts.terms.len()];
+        let mut budget = OutputBudget::new(
+            usize::try_from(self.parts.limits.max_output_bytes).unwrap_or(usize::MAX),
+        );
         let mut trace = request.trace.then(|| Vec::with_capacity(plan.len()));
         // Where each term's entry sits in the trace, so outputs reuse its JSON.
         let mut traced: Vec<Option<usize>> = vec![None; self.parts.terms.len()];
@@ -488,7 +491,7 @@ impl Contract {
                 });
                 trace.push(TraceEntry {
                     term: term.name.clone(),
-                    value: self.to_json(term, &value)?,
+                    value: self.to_json(term, &value, &mut budget)?,
                     reads: term.reads.terms.keys().cloned().collect(),
                     facts: term.reads.facts.clone(),
                     params: term.reads.params.clone(),
@@ -513,8 +516,13 @@ impl Contract {
                 .and_then(|at| trace.as_ref()?.get(at))
                 .map(|entry| entry.value.clone());
             let json = match from_trace {
-                Some(json) => json,
-                None => self.to_json(term, value)?,
+                Some(json) => {
+                    budget
+                        .spend_json(&json)
+                        .map_err(|e| self.json_error(term, e))?;
+                    json
+                }
+                None => self.to_json(term, value, &mut budget)?,
             };
             outputs.insert(term.name.clone(), json);
         }
@@ -527,15 +535,30 @@ impl Contract {
         })
     }
 
+    /// A term's value as JSON, within what the decision's `budget` has left.
     fn to_json(
         &self,
         term: &CompiledTerm,
         value: &Dynamic,
+        budget: &mut OutputBudget,
     ) -> Result<serde_json::Value, EvalError> {
-        dynamic_to_json(value, &self.parts.plugins).map_err(|message| EvalError::Value {
-            term: term.name.clone(),
-            message,
-        })
+        dynamic_to_json_within(value, &self.parts.plugins, budget)
+            .map_err(|e| self.json_error(term, e))
+    }
+
+    /// The error of a term whose value could not become (part of) the decision's JSON.
+    fn json_error(&self, term: &CompiledTerm, e: ToJsonError) -> EvalError {
+        match e {
+            ToJsonError::Value(message) => EvalError::Value {
+                term: term.name.clone(),
+                message,
+            },
+            ToJsonError::Limit(message) => EvalError::Limit {
+                term: term.name.clone(),
+                location: Location::file(term.file.clone()),
+                message,
+            },
+        }
     }
 
     /// Runs one term. The values of the terms it reads are moved into its `terms` map for the

@@ -52,6 +52,10 @@ pub struct Limits {
     /// never runs ahead of the wall clock), so it costs nothing on a decision under the limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_cpu_ms: Option<u64>,
+    /// Size of a decision's JSON (outputs and trace), in bytes as the compact form prints
+    /// it: a value a script shares many times is one value to rhai but a copy per use in
+    /// JSON, so a small script could otherwise build a decision of hundreds of megabytes.
+    pub max_output_bytes: u64,
     /// Memory one whole evaluation may hold beyond what its thread held when it started, in
     /// bytes: the bound on values grown where rhai measures no size (`m[k] = v`,
     /// `o[i] = big`). Enforced only when the host counts memory with a counting allocator
@@ -75,6 +79,7 @@ impl Default for Limits {
             max_duration_ms: 500,
             max_memory_bytes: 64 << 20,
             max_cpu_ms: None,
+            max_output_bytes: 8 << 20,
         }
     }
 }
@@ -82,7 +87,7 @@ impl Default for Limits {
 impl Limits {
     /// The names of limits set to zero (which would mean "unlimited" to rhai).
     pub fn zero_limits(&self) -> Vec<&'static str> {
-        let all: [(&'static str, bool); 13] = [
+        let all: [(&'static str, bool); 14] = [
             ("max_operations", self.max_operations == 0),
             ("max_call_depth", self.max_call_depth == 0),
             ("max_expr_depth", self.max_expr_depth == 0),
@@ -96,6 +101,7 @@ impl Limits {
             ("max_duration_ms", self.max_duration_ms == 0),
             ("max_memory_bytes", self.max_memory_bytes == 0),
             ("max_cpu_ms", self.max_cpu_ms == Some(0)),
+            ("max_output_bytes", self.max_output_bytes == 0),
         ];
         all.into_iter()
             .filter(|(_, zero)| *zero)

@@ -180,6 +180,14 @@ pub(crate) fn memory_held() -> isize {
     METER.try_with(|meter| meter.held.get()).unwrap_or(0)
 }
 
+/// Whether the evaluation running on this thread holds more memory than its limit (never
+/// outside an evaluation).
+pub(crate) fn memory_exceeded() -> bool {
+    METER
+        .try_with(|m| m.memory_grown() > m.max_memory.get())
+        .unwrap_or(false)
+}
+
 /// [`Meter::stop`] on this thread's meter, out of line.
 #[cold]
 #[inline(never)]

@@ -88,26 +88,163 @@ pub fn decimal_to_json(d: Decimal) -> Value {
 /// stops at 128), and far from overflowing a stack while converting.
 pub const MAX_VALUE_DEPTH: usize = 128;
 
+/// Why a value could not be converted to JSON within an [`OutputBudget`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToJsonError {
+    /// The value has no JSON form, or nests too deeply: what is wrong.
+    Value(String),
+    /// The JSON would pass a limit: which, in the sandbox's words.
+    Limit(String),
+}
+
+/// What the JSON of one decision may still grow by: `max_output_bytes` of text (counted as
+/// the compact form would print, give or take escapes), and, every [`MEMORY_LOOK_EVERY`]
+/// values, the memory the evaluation holds against `max_memory_bytes`. A value shared many
+/// times in a script (one array pushed 2,000 times) is one value to rhai and 2,000 copies in
+/// JSON: without the budget, a 34-byte request built a 454 MB decision.
+#[derive(Debug, Clone)]
+pub(crate) struct OutputBudget {
+    left: usize,
+    limit: usize,
+    values: usize,
+}
+
+/// Values converted between two looks at the evaluation's memory.
+const MEMORY_LOOK_EVERY: usize = 256;
+
+impl OutputBudget {
+    /// A budget of `limit` bytes of JSON.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            left: limit,
+            limit,
+            values: 0,
+        }
+    }
+
+    /// Counts one value of `bytes` bytes of JSON text.
+    fn spend(&mut self, bytes: usize) -> Result<(), ToJsonError> {
+        self.left = self.left.checked_sub(bytes).ok_or_else(|| {
+            ToJsonError::Limit(format!(
+                "the decision's JSON would be larger than {} bytes (limit `max_output_bytes`)",
+                self.limit
+            ))
+        })?;
+        self.values += 1;
+        if self.values % MEMORY_LOOK_EVERY == 0 && crate::sandbox::memory_exceeded() {
+            return Err(ToJsonError::Limit(
+                "too much memory held (limit `max_memory_bytes`)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a value already converted (an output that reuses its trace entry's JSON).
+    pub(crate) fn spend_json(&mut self, value: &Value) -> Result<(), ToJsonError> {
+        match value {
+            Value::Array(items) => {
+                self.spend(2 + items.len())?;
+                items.iter().try_for_each(|v| self.spend_json(v))
+            }
+            Value::Object(fields) => {
+                self.spend(2 + fields.len())?;
+                fields.iter().try_for_each(|(k, v)| {
+                    self.spend(k.len() + 3)?;
+                    self.spend_json(v)
+                })
+            }
+            other => self.spend(scalar_len(other)),
+        }
+    }
+}
+
+/// The length of a scalar's compact JSON text (strings without their escapes).
+fn scalar_len(value: &Value) -> usize {
+    match value {
+        Value::Null => 4,
+        Value::Bool(b) => 4 + usize::from(!b),
+        Value::Number(n) => n.as_str().len(),
+        Value::String(s) => s.len() + 2,
+        Value::Array(_) | Value::Object(_) => 2,
+    }
+}
+
 /// Converts a rhai value to JSON. Dates become `YYYY-MM-DD`, datetimes RFC 3339 strings,
 /// decimals exact numbers; types of plugins are asked of each plugin in turn. A value nested
-/// deeper than [`MAX_VALUE_DEPTH`] is an error.
+/// deeper than [`MAX_VALUE_DEPTH`] is an error. Inside an evaluation the memory it builds
+/// counts against `max_memory_bytes`.
 pub fn dynamic_to_json(
     value: &Dynamic,
     plugins: &[std::sync::Arc<dyn Plugin>],
 ) -> Result<Value, String> {
-    to_json_at(value, plugins, 0)
+    dynamic_to_json_within(value, plugins, &mut OutputBudget::new(usize::MAX)).map_err(
+        |e| match e {
+            ToJsonError::Value(m) | ToJsonError::Limit(m) => m,
+        },
+    )
+}
+
+/// [`dynamic_to_json`] within `budget`.
+pub(crate) fn dynamic_to_json_within(
+    value: &Dynamic,
+    plugins: &[std::sync::Arc<dyn Plugin>],
+    budget: &mut OutputBudget,
+) -> Result<Value, ToJsonError> {
+    to_json_at(value, plugins, 0, budget)
 }
 
 fn to_json_at(
     value: &Dynamic,
     plugins: &[std::sync::Arc<dyn Plugin>],
     depth: usize,
-) -> Result<Value, String> {
+    budget: &mut OutputBudget,
+) -> Result<Value, ToJsonError> {
     if depth > MAX_VALUE_DEPTH {
-        return Err(format!(
+        return Err(ToJsonError::Value(format!(
             "the value nests deeper than {MAX_VALUE_DEPTH} levels"
-        ));
+        )));
     }
+    if value.is_array() {
+        let guard = value.read_lock::<Array>();
+        let items = guard.as_deref().map(Vec::as_slice).unwrap_or_default();
+        budget.spend(2 + items.len())?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(to_json_at(item, plugins, depth + 1, budget)?);
+        }
+        return Ok(Value::Array(out));
+    }
+    if value.is_map() {
+        let Some(map) = value.read_lock::<Map>() else {
+            budget.spend(2)?;
+            return Ok(Value::Object(serde_json::Map::new()));
+        };
+        budget.spend(2 + map.len())?;
+        let mut out = serde_json::Map::with_capacity(map.len());
+        for (k, v) in map.iter() {
+            budget.spend(k.len() + 3)?;
+            let json = to_json_at(v, plugins, depth + 1, budget).map_err(|e| match e {
+                ToJsonError::Value(m) => ToJsonError::Value(format!("field `{k}`: {m}")),
+                limit => limit,
+            })?;
+            out.insert(k.to_string(), json);
+        }
+        return Ok(Value::Object(out));
+    }
+    let json = scalar_to_json(value, plugins).map_err(ToJsonError::Value)?;
+    match &json {
+        // A plugin's value may be a whole tree.
+        Value::Array(_) | Value::Object(_) => budget.spend_json(&json)?,
+        scalar => budget.spend(scalar_len(scalar))?,
+    }
+    Ok(json)
+}
+
+/// The JSON of a value that is neither an array nor a map.
+fn scalar_to_json(
+    value: &Dynamic,
+    plugins: &[std::sync::Arc<dyn Plugin>],
+) -> Result<Value, String> {
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -125,27 +262,6 @@ fn to_json_at(
     }
     if let Ok(c) = value.as_char() {
         return Ok(Value::String(c.to_string()));
-    }
-    if value.is_array() {
-        let guard = value.read_lock::<Array>();
-        let items = guard.as_deref().map(Vec::as_slice).unwrap_or_default();
-        return items
-            .iter()
-            .map(|v| to_json_at(v, plugins, depth + 1))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array);
-    }
-    if value.is_map() {
-        if let Some(map) = value.read_lock::<Map>() {
-            let mut out = serde_json::Map::with_capacity(map.len());
-            for (k, v) in map.iter() {
-                let json =
-                    to_json_at(v, plugins, depth + 1).map_err(|e| format!("field `{k}`: {e}"))?;
-                out.insert(k.to_string(), json);
-            }
-            return Ok(Value::Object(out));
-        }
-        return Ok(Value::Object(serde_json::Map::new()));
     }
     if let Some(d) = value.read_lock::<Date>() {
         return Ok(Value::String(d.to_string()));

@@ -1,8 +1,6 @@
 //! The sandbox: limits stop hostile scripts with clear errors, and nothing reaches the
 //! outside world.
 
-use std::time::{Duration, Instant};
-
 use aftersale_core::EvalError;
 use serde_json::json;
 
@@ -18,12 +16,9 @@ fn limit_error(script: &str) -> EvalError {
 }
 
 #[test]
-fn endless_loop_hits_the_operation_limit_quickly() {
-    let started = Instant::now();
+fn endless_loop_hits_the_operation_limit() {
     let err = limit_error("loop { }");
     assert!(err.to_string().contains("max_operations"), "{err}");
-    // Generous bound for a debug build; the benchmark suite measures the real figure.
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[test]
@@ -216,10 +211,20 @@ fn the_wall_clock_limit_stops_what_operations_do_not() {
         "[limits]\nmax_operations = 100000000000\nmax_duration_ms = 50",
         &[("a", "loop { }")],
     );
-    let started = Instant::now();
     let err = eval_with(&contract, json!({})).unwrap_err();
     assert!(err.to_string().contains("max_duration_ms"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn the_cpu_time_limit_stops_what_operations_do_not() {
+    let contract = loaded(
+        "[limits]\nmax_operations = 100000000000\nmax_cpu_ms = 50",
+        &[("a", "loop { }")],
+    );
+    assert_eq!(contract.limits().max_cpu_ms, Some(50));
+    let err = eval_with(&contract, json!({})).unwrap_err();
+    assert!(err.to_string().contains("max_cpu_ms"), "{err}");
+    assert!(err.to_string().contains("term `a`"), "{err}");
 }
 
 #[test]

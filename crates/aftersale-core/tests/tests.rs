@@ -8,7 +8,7 @@
 
 mod support {
     use aftersale_core::{
-        BundleSource, Contract, Decision, Engine, EvalError, LoadErrors, Request,
+        BundleSource, Contract, Decision, Engine, EvalError, Limits, LoadErrors, Request,
     };
 
     /// A bundle from `(term, script)` pairs plus extra manifest lines.
@@ -22,8 +22,18 @@ mod support {
         source.with_file("contract.toml", manifest)
     }
 
+    /// Loads a bundle on an engine whose wall-clock limit is out of reach unless the bundle
+    /// sets one: on a busy machine `max_duration_ms` could otherwise stop a script before the
+    /// limit a test expects (every other limit is the default).
     pub fn load(extra_manifest: &str, terms: &[(&str, &str)]) -> Result<Contract, LoadErrors> {
-        Engine::default().load(&bundle(extra_manifest, terms))
+        let limits = Limits {
+            max_duration_ms: 3_600_000,
+            ..Limits::default()
+        };
+        Engine::builder()
+            .limits(limits)
+            .build()
+            .load(&bundle(extra_manifest, terms))
     }
 
     pub fn loaded(extra_manifest: &str, terms: &[(&str, &str)]) -> Contract {

@@ -32,7 +32,7 @@ use aftersale_core::rhai::{Dynamic, Engine};
 use aftersale_core::{Plugin, PluginContext};
 
 pub use business::Calendar;
-pub use definition::{CalendarDef, WeeklyHours, WEEKDAY_KEYS};
+pub use definition::{CalendarDef, WeeklyHours, MAX_HOLIDAYS, MAX_WINDOWS_PER_DAY, WEEKDAY_KEYS};
 pub use error::CalendarError;
 
 /// The `calendar` plugin: the script type `calendar` and business-time arithmetic on it.

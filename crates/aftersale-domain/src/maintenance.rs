@@ -122,11 +122,13 @@ pub struct MaintenancePlugin;
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
 fn lift<T>(function: &str, result: Result<T, MaintenanceError>) -> Fallible<T> {
-    result.map_err(|e| {
-        Box::new(EvalAltResult::ErrorRuntime(
+    result.map_err(|e| match e {
+        // A limit of the evaluation: reported as the limit, like one the script reached.
+        MaintenanceError::Exhausted(limit) => limit.into(),
+        e => Box::new(EvalAltResult::ErrorRuntime(
             Dynamic::from(format!("{function}: {e}")),
             Position::NONE,
-        ))
+        )),
     })
 }
 

@@ -173,11 +173,12 @@ use aftersale_core::rhai::{self, Array, Dynamic, EvalAltResult, Map, Position};
 use aftersale_core::{DateTime, Plugin, PluginContext};
 use chrono_tz::Tz;
 
-pub use clock::{clock, clocks, Breach, Clock, Crossing, CycleSummary, State};
+pub use clock::{clock, clocks, Breach, Clock, Crossing, CycleSummary, State, MAX_CYCLES};
 pub use error::SlaError;
 pub use model::{
     check_history, Actor, CustomRule, Event, Matcher, Metric, MetricRule, PauseAccounting, Policy,
-    Reopen, Repeat, DEFAULT_RESOLVED_STATUSES, EVENT_TYPES, INITIAL_STATUS,
+    Reopen, Repeat, DEFAULT_RESOLVED_STATUSES, EVENT_TYPES, INITIAL_STATUS, MAX_EVENTS,
+    MAX_METRICS, MAX_THRESHOLDS,
 };
 pub use script::{clock_map, events_of, policy_of, select_all, select_first};
 
@@ -190,11 +191,13 @@ pub struct SlaPlugin;
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
 fn lift<T>(function: &str, result: Result<T, SlaError>) -> Fallible<T> {
-    result.map_err(|e| {
-        Box::new(EvalAltResult::ErrorRuntime(
+    result.map_err(|e| match e {
+        // A limit of the evaluation: reported as the limit, like one the script reached.
+        SlaError::Exhausted(limit) => limit.into(),
+        e => Box::new(EvalAltResult::ErrorRuntime(
             Dynamic::from(format!("{function}: {e}")),
             Position::NONE,
-        ))
+        )),
     })
 }
 

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use aftersale_core::meter::charge;
 use aftersale_core::DateTime;
 use chrono::{NaiveDate, NaiveTime, Offset, TimeDelta, TimeZone};
 use chrono_tz::Tz;
@@ -212,6 +213,7 @@ impl Calendar {
             if !first {
                 // A plain week from `day` lies wholly after `cursor`.
                 while day <= LAST_DAY && weekly < remaining {
+                    charge(1)?;
                     let Some((_, week_end)) = self.plain_week(day) else {
                         break;
                     };
@@ -220,6 +222,7 @@ impl Calendar {
                     day += 7;
                 }
             }
+            charge(1)?;
             if day > LAST_DAY {
                 return Err(CalendarError::OutOfRange {
                     what: format!("{start} + {} s of business time", amount.num_seconds()),
@@ -260,6 +263,7 @@ impl Calendar {
         loop {
             if !first {
                 while let Some((_, week_end)) = self.plain_week(day) {
+                    charge(1)?;
                     if i128::from(week_end) * NANOS > end {
                         break;
                     }
@@ -271,6 +275,7 @@ impl Calendar {
             if i128::from(day * DAY_SECONDS - MARGIN) * NANOS >= end {
                 return Ok(duration_of(total));
             }
+            charge(1)?;
             self.day_intervals(day, &mut intervals);
             for &(a, b) in &intervals {
                 let a = (i128::from(a) * NANOS).max(cursor);

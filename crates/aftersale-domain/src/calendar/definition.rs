@@ -180,9 +180,36 @@ fn parse_window(text: &str) -> Result<Window, String> {
     Ok(Window { start, end })
 }
 
+/// The most working windows one weekday may have (one every half hour).
+pub const MAX_WINDOWS_PER_DAY: usize = 48;
+/// The most holidays a calendar may list (forty years of a country's holidays several times
+/// over): each is looked up while counting, and a script could otherwise pass any number.
+pub const MAX_HOLIDAYS: usize = 10_000;
+
+/// Fails when a list holds more than `limit` entries.
+fn at_most(
+    field: impl FnOnce() -> String,
+    limit: usize,
+    found: usize,
+) -> Result<(), CalendarError> {
+    if found > limit {
+        return Err(CalendarError::TooMany {
+            field: field(),
+            limit,
+            found,
+        });
+    }
+    Ok(())
+}
+
 /// Reads a weekday's windows: sorted, checked for overlaps; touching windows are kept apart
 /// in the returned text form and merged in the returned working form.
 fn parse_day(key: &str, texts: &[String]) -> Result<(Vec<Window>, Vec<Window>), CalendarError> {
+    at_most(
+        || format!("calendar.hours.{key}"),
+        MAX_WINDOWS_PER_DAY,
+        texts.len(),
+    )?;
     let mut windows = Vec::with_capacity(texts.len());
     for (i, text) in texts.iter().enumerate() {
         let window = parse_window(text).map_err(|reason| CalendarError::InvalidWindow {
@@ -238,6 +265,11 @@ pub(crate) fn check(def: &CalendarDef) -> Result<Checked, CalendarError> {
     if week.iter().all(Vec::is_empty) {
         return Err(CalendarError::NeverOpen);
     }
+    at_most(
+        || "calendar.holidays".into(),
+        MAX_HOLIDAYS,
+        def.holidays.len(),
+    )?;
     let mut holidays = Vec::with_capacity(def.holidays.len());
     for (i, text) in def.holidays.iter().enumerate() {
         let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {

@@ -78,4 +78,18 @@ pub enum CalendarError {
         /// The instant or computation concerned.
         what: String,
     },
+    /// A list longer than a calendar takes (windows of a weekday, holidays).
+    #[error("{field}: at most {limit} entries, found {found}")]
+    TooMany {
+        /// The list, for example `calendar.holidays`.
+        field: String,
+        /// The most it may hold.
+        limit: usize,
+        /// How many it holds.
+        found: usize,
+    },
+    /// The evaluation the computation runs in is past one of its limits: the calendar charges
+    /// each day it walks to the evaluation's meter ([`aftersale_core::meter`]).
+    #[error(transparent)]
+    Exhausted(#[from] aftersale_core::meter::Exhausted),
 }

@@ -21,7 +21,11 @@ fn fail(message: impl ToString) -> Box<EvalAltResult> {
 }
 
 fn lift<T>(result: Result<T, CalendarError>) -> Fallible<T> {
-    result.map_err(fail)
+    result.map_err(|e| match e {
+        // A limit of the evaluation: reported as the limit, like one the script reached.
+        CalendarError::Exhausted(limit) => limit.into(),
+        e => fail(e),
+    })
 }
 
 /// How a value's type reads in an error message.

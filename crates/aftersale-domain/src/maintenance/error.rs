@@ -165,4 +165,8 @@ pub enum MaintenanceError {
     /// A date or meter computation out of range.
     #[error("{0}")]
     Range(String),
+    /// The evaluation the computation runs in is past one of its limits: a plan charges each
+    /// occurrence it walks to the evaluation's meter ([`aftersale_core::meter`]).
+    #[error(transparent)]
+    Exhausted(#[from] aftersale_core::meter::Exhausted),
 }

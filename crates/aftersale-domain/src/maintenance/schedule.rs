@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use aftersale_core::meter::charge;
 use aftersale_core::Date;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -403,6 +404,7 @@ impl<'a> Walk<'a> {
             return self.step(n);
         }
         for _ in 0..n {
+            charge(1)?;
             let due = self.due()?;
             let tolerance_until = self.tolerance_until(&due)?;
             let number = self.cursor.number;
@@ -808,6 +810,7 @@ impl Plan {
     ) -> Result<(Walk<'a>, Point), MaintenanceError> {
         let mut walk = Walk::new(self, task, keep_records)?;
         for done in services_of(task, history, until) {
+            charge(1)?;
             walk.complete(&done)?;
         }
         let now = Point {
@@ -910,6 +913,7 @@ impl Plan {
             walk.skip_passed(&now)?;
             let mut previous = from;
             loop {
+                charge(1)?;
                 let due = walk.due()?;
                 let (per_meter, forecast_on, trigger) = forecast(task, &due, &odometer, from)?;
                 let Some(day) = forecast_on else { break };

@@ -9,6 +9,7 @@
 //! (`wall_clock`). A cycle breaches when it is running at an instant after its due; the
 //! breach instant is that due, and it is never taken back.
 
+use aftersale_core::meter::charge;
 use aftersale_core::DateTime;
 use chrono::TimeDelta;
 use rust_decimal::Decimal;
@@ -21,6 +22,10 @@ use super::model::{
 use crate::calendar::Calendar;
 
 const NANOS: i128 = 1_000_000_000;
+
+/// The most cycles one metric may run through in a history (a reply cycle per customer
+/// message for `next_response`): far above any real ticket, and each costs calendar work.
+pub const MAX_CYCLES: usize = 1_000;
 
 /// The state of a clock at the evaluation instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +206,10 @@ impl Clock {
 }
 
 fn calendar_error(context: String) -> impl FnOnce(crate::calendar::CalendarError) -> SlaError {
-    move |source| SlaError::Calendar { context, source }
+    move |source| match source {
+        crate::calendar::CalendarError::Exhausted(limit) => SlaError::Exhausted(limit),
+        source => SlaError::Calendar { context, source },
+    }
 }
 
 fn business(cal: &Calendar, from: DateTime, to: DateTime) -> Result<TimeDelta, SlaError> {
@@ -433,6 +441,14 @@ impl<'a> Tracker<'a> {
     /// A new cycle at `t`, held until [`sync_pause`](Self::sync_pause) runs it (at once
     /// unless the status pauses it).
     fn start(&mut self, t: DateTime) -> Result<(), SlaError> {
+        if self.cycles.len() >= MAX_CYCLES {
+            return Err(SlaError::TooMany {
+                field: format!("cycles of `{}`", self.metric.name),
+                what: "cycles per metric",
+                limit: MAX_CYCLES,
+                found: self.cycles.len() + 1,
+            });
+        }
         let due = add_business(self.cal, t, self.metric.target)?;
         self.cycles.push(Cycle {
             number: u32::try_from(self.cycles.len() + 1).unwrap_or(u32::MAX),
@@ -643,6 +659,7 @@ fn crossing(
     let running = matches!(cycle.phase, Phase::Running(_));
     let count = cycle.segments.len();
     for (i, segment) in cycle.segments.iter().enumerate() {
+        charge(1)?;
         let before = nanos(segment.before);
         let open_end = running && i + 1 == count;
         let reaches = match segment.length {
@@ -709,6 +726,7 @@ fn replay(
             after: &ticket,
         };
         for tracker in &mut trackers {
+            charge(1)?;
             tracker.on(&change)?;
         }
     }

@@ -126,4 +126,20 @@ pub enum SlaError {
         /// The calendar's error.
         source: CalendarError,
     },
+    /// A list longer than a policy or a history takes (thresholds, metrics, events, cycles).
+    #[error("`{field}`: at most {limit} {what}, found {found}")]
+    TooMany {
+        /// The list's path (`policy.thresholds`).
+        field: String,
+        /// What it lists, plural (`thresholds`).
+        what: &'static str,
+        /// The most it may hold.
+        limit: usize,
+        /// How many it holds (for cycles: the first one over the limit).
+        found: usize,
+    },
+    /// The evaluation the computation runs in is past one of its limits: a clock charges its
+    /// work to the evaluation's meter ([`aftersale_core::meter`]).
+    #[error(transparent)]
+    Exhausted(#[from] aftersale_core::meter::Exhausted),
 }

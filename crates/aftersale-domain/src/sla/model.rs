@@ -15,6 +15,13 @@ pub const DEFAULT_RESOLVED_STATUSES: [&str; 2] = ["resolved", "closed"];
 /// The status of a ticket whose `created` event names none.
 pub const INITIAL_STATUS: &str = "open";
 
+/// The most metrics a policy may target (each is a clock replayed over the whole history).
+pub const MAX_METRICS: usize = 16;
+/// The most escalation thresholds a policy may have (each is placed on the calendar).
+pub const MAX_THRESHOLDS: usize = 32;
+/// The most events a ticket history may hold.
+pub const MAX_EVENTS: usize = 10_000;
+
 /// Who wrote a reply (or made a change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Actor {
@@ -231,6 +238,24 @@ impl Policy {
     /// Checks what the types cannot: targets above zero, thresholds from 1 to 1000 percent,
     /// metric names unique.
     pub fn check(&self) -> Result<(), SlaError> {
+        for (field, what, limit, found) in [
+            ("policy.targets", "metrics", MAX_METRICS, self.metrics.len()),
+            (
+                "policy.thresholds",
+                "thresholds",
+                MAX_THRESHOLDS,
+                self.thresholds.len(),
+            ),
+        ] {
+            if found > limit {
+                return Err(SlaError::TooMany {
+                    field: field.into(),
+                    what,
+                    limit,
+                    found,
+                });
+            }
+        }
         for (i, metric) in self.metrics.iter().enumerate() {
             if metric.target <= TimeDelta::zero() {
                 return Err(SlaError::NotPositive {
@@ -293,6 +318,14 @@ impl Policy {
 /// with its author, `status` with its status, instants never going back. The first error
 /// names the event (`events[3].at`).
 pub fn check_history(policy: &Policy, events: &[Event]) -> Result<(), SlaError> {
+    if events.len() > MAX_EVENTS {
+        return Err(SlaError::TooMany {
+            field: "events".into(),
+            what: "events",
+            limit: MAX_EVENTS,
+            found: events.len(),
+        });
+    }
     let Some(first) = events.first() else {
         return Err(SlaError::BadHistory {
             field: "events".into(),

@@ -70,6 +70,10 @@ pub enum WarrantyError {
     /// Facts that contradict each other, e.g. an odometer that goes down.
     #[error("{0}")]
     Inconsistent(String),
+    /// The evaluation the computation runs in is past one of its limits: a compliance check
+    /// charges each service it replays to the evaluation's meter ([`aftersale_core::meter`]).
+    #[error(transparent)]
+    Exhausted(#[from] aftersale_core::meter::Exhausted),
 }
 
 impl WarrantyError {

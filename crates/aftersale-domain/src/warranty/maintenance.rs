@@ -327,6 +327,7 @@ pub fn maintenance_compliance(
     let mut last_date = plan.start;
     let mut missed = Vec::new();
     for s in &done {
+        aftersale_core::meter::charge(1)?;
         if s.date < plan.start {
             return Err(WarrantyError::Inconsistent(format!(
                 "a service on {} is before the plan starts on {}",

@@ -22,10 +22,14 @@ use super::window::{CoverageWindow, MeterLimit, WindowCheck};
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
 fn raise(e: WarrantyError) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from(e.to_string()),
-        Position::NONE,
-    ))
+    match e {
+        // A limit of the evaluation: reported as the limit, like one the script reached.
+        WarrantyError::Exhausted(limit) => limit.into(),
+        e => Box::new(EvalAltResult::ErrorRuntime(
+            Dynamic::from(e.to_string()),
+            Position::NONE,
+        )),
+    }
 }
 
 fn lift<T>(result: Result<T, WarrantyError>) -> Fallible<T> {

@@ -81,6 +81,9 @@ impl WindowCheck {
     }
 }
 
+/// The most meters a coverage window may limit (km, engine hours, cycles, ...).
+pub const MAX_METERS: usize = 16;
+
 /// A coverage window: from `start`, for a period and/or up to meter limits, whichever comes
 /// first. Built once (validated), then asked about dates and readings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +107,12 @@ impl CoverageWindow {
             return Err(WarrantyError::invalid(
                 "coverage_window",
                 "give a time limit (days, months or years) or a meter limit (e.g. km), or both",
+            ));
+        }
+        if meters.len() > MAX_METERS {
+            return Err(WarrantyError::invalid(
+                "coverage_window",
+                format!("at most {MAX_METERS} meters, found {}", meters.len()),
             ));
         }
         for (i, m) in meters.iter().enumerate() {
