@@ -34,15 +34,19 @@ use mimalloc::MiMalloc;
 
 use aftersale_core::memory::record;
 
-/// A layout's size as a signed count. `Layout` guarantees sizes up to `isize::MAX`, so the
-/// cast is exact (and, unlike a checked conversion, costs no instruction on every call).
+/// The bytes a block of `size` bytes takes, as a signed count: rounded up to the 16 bytes
+/// of the allocator's smallest size steps, so that many tiny blocks (the one-byte text of a
+/// JSON number, a short string) count what they occupy rather than what was asked (a tree of
+/// two million such values held 30 MB more than its requested sizes). `Layout` guarantees
+/// sizes up to `isize::MAX`, so the cast is exact (and, unlike a checked conversion, costs no
+/// instruction on every call); the rounding cannot overflow below that.
 #[inline]
 #[allow(
     clippy::cast_possible_wrap,
     reason = "Layout sizes never exceed isize::MAX"
 )]
 fn signed(size: usize) -> isize {
-    size as isize
+    (size.max(1).wrapping_add(15) & !15) as isize
 }
 
 /// mimalloc, counting each thread's bytes (see the crate doc).

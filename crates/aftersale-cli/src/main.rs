@@ -260,7 +260,8 @@ pub fn load(format: Format, bundle: &Path) -> Result<Contract, Failure> {
 
 /// The largest facts document `eval` reads: a claim's facts are kilobytes; anything near
 /// this is a mistake or an attack, and parsing it would cost seconds and gigabytes.
-const MAX_FACTS_BYTES: u64 = 16 << 20;
+/// (`batch` caps each record the same: [`aftersale_cli::stream::MAX_RECORD_BYTES`].)
+const MAX_FACTS_BYTES: u64 = aftersale_cli::stream::MAX_RECORD_BYTES as u64;
 
 fn read_facts(format: Format, path: &Path) -> Result<serde_json::Value, Failure> {
     let name = path.display().to_string();

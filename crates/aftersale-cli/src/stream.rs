@@ -19,6 +19,15 @@ use serde_json::{json, Map, Value};
 /// latency and memory low.
 const CHUNK: usize = 256;
 
+/// Input bytes per chunk: a chunk is sent early once its records add up to this, so that a
+/// stream of large records holds no more than a few chunks of them.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// The longest record (a JSON line, a CSV record) a batch reads, as `eval` caps its facts: a
+/// longer one is that record's error (JSON Lines; the rest of the line is skipped unread into
+/// memory) or ends a CSV batch, so memory per record stays bounded whatever the input.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
 /// Stack of each evaluating thread. rhai recurses on the stack (scripts' calls, nested values
 /// built, cloned and dropped) and an overflow aborts the process, so workers get far more than
 /// the 2 MiB default; only the pages a deep evaluation touches are ever backed by memory.
@@ -179,6 +188,8 @@ struct Chunker<'a> {
     tickets: &'a Receiver<()>,
     seq: u64,
     chunk: Vec<Record>,
+    /// Input bytes of the records in `chunk`.
+    bytes: usize,
 }
 
 impl<'a> Chunker<'a> {
@@ -188,14 +199,22 @@ impl<'a> Chunker<'a> {
             tickets,
             seq: 0,
             chunk: Vec::with_capacity(CHUNK),
+            bytes: 0,
         }
+    }
+
+    /// Adds a record read from `bytes` bytes of input.
+    fn push(&mut self, record: Record, bytes: usize) {
+        self.chunk.push(record);
+        self.bytes = self.bytes.saturating_add(bytes);
     }
 
     /// Sends the chunk when full; false when the pipeline has stopped.
     fn flush_if_full(&mut self) -> bool {
-        if self.chunk.len() < CHUNK {
+        if self.chunk.len() < CHUNK && self.bytes < CHUNK_BYTES {
             return true;
         }
+        self.bytes = 0;
         let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
         let sent = self.tickets.recv().is_ok() && self.chunks.send((self.seq, chunk)).is_ok();
         self.seq += 1;
@@ -224,11 +243,27 @@ fn read_jsonl(
     loop {
         buf.clear();
         // Bytes up to the newline, then UTF-8: a bad line is that line's error, and the next
-        // line is read whole.
-        let read = reader.read_until(b'\n', &mut buf);
+        // line is read whole. One byte past the cap tells a line over it from one at it.
+        let read = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf);
         line_no += 1;
         match read {
             Ok(0) => break,
+            Ok(n) if n > MAX_RECORD_BYTES && buf.last() != Some(&b'\n') => {
+                buf = Vec::new();
+                let skipped = skip_line(&mut reader);
+                progress.inc((n as u64).saturating_add(skipped.as_ref().map_or(0, |s| *s)));
+                let message = format!(
+                    "the line is longer than the {} MiB a record may have",
+                    MAX_RECORD_BYTES >> 20
+                );
+                out.push((line_no, Err(message)), n);
+                if let Err(e) = skipped {
+                    out.push((line_no, Err(format!("unreadable input: {e}"))), 0);
+                    break;
+                }
+            }
             Ok(n) => {
                 progress.inc(n as u64);
                 let record = match std::str::from_utf8(&buf) {
@@ -237,11 +272,10 @@ fn read_jsonl(
                         .map_err(|e| format!("invalid JSON: {e}")),
                     Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
                 };
-                out.chunk.push((line_no, record));
+                out.push((line_no, record), n);
             }
             Err(e) => {
-                out.chunk
-                    .push((line_no, Err(format!("unreadable input: {e}"))));
+                out.push((line_no, Err(format!("unreadable input: {e}"))), 0);
                 break;
             }
         }
@@ -252,47 +286,125 @@ fn read_jsonl(
     out.finish();
 }
 
+/// Reads past the end of the current line without keeping it; the bytes skipped.
+fn skip_line(reader: &mut impl BufRead) -> io::Result<u64> {
+    let mut skipped = 0u64;
+    loop {
+        let (done, used) = {
+            let available = match reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (available.is_empty(), available.len()),
+            }
+        };
+        reader.consume(used);
+        skipped += used as u64;
+        if done {
+            return Ok(skipped);
+        }
+    }
+}
+
+/// A reader that fails once more than [`MAX_RECORD_BYTES`] (and the CSV reader's look-ahead)
+/// have been read since the last record ended: the csv crate grows a record's buffers
+/// without bound, so the cap must stop the bytes before they reach it.
+struct RecordCap<R> {
+    inner: R,
+    /// Bytes read in all.
+    read: u64,
+    /// Where the last record ended, as the CSV reader reports it (shared with the loop that
+    /// reads records).
+    record_end: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// Bytes the CSV reader may read ahead of the record it is parsing.
+const CSV_LOOK_AHEAD: u64 = 1 << 16;
+
+impl<R: Read> Read for RecordCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let end = self.record_end.load(std::sync::atomic::Ordering::Relaxed);
+        if self.read.saturating_sub(end) > MAX_RECORD_BYTES as u64 + CSV_LOOK_AHEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a record is longer than the {} MiB a record may have",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            ));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 fn read_csv(
     input: Box<dyn Read + Send>,
     chunks: &SyncSender<(u64, Vec<Record>)>,
     tickets: &Receiver<()>,
     progress: &ProgressBar,
 ) {
+    let record_end = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let capped = RecordCap {
+        inner: input,
+        read: 0,
+        record_end: std::sync::Arc::clone(&record_end),
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(input);
+        .from_reader(capped);
     let mut out = Chunker::new(chunks, tickets);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            out.chunk.push((1, Err(format!("invalid CSV header: {e}"))));
+            out.push((1, Err(format!("invalid CSV header: {e}"))), 0);
             out.finish();
             return;
         }
     };
-    let mut last_pos = 0u64;
-    for (i, row) in reader.records().enumerate() {
-        let line = row
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map_or(i as u64 + 2, |p| p.line());
-        let record = row.map_err(|e| format!("invalid CSV row: {e}")).map(|row| {
-            if let Some(pos) = row.position() {
-                progress.inc(pos.byte().saturating_sub(last_pos));
-                last_pos = pos.byte();
+    let mut last_pos = reader.position().byte();
+    record_end.store(last_pos, std::sync::atomic::Ordering::Relaxed);
+    let mut row = csv::StringRecord::new();
+    let mut i = 0u64;
+    loop {
+        let read = reader.read_record(&mut row);
+        let end = reader.position().byte();
+        record_end.store(end, std::sync::atomic::Ordering::Relaxed);
+        let bytes = usize::try_from(end.saturating_sub(last_pos)).unwrap_or(usize::MAX);
+        progress.inc(end.saturating_sub(last_pos));
+        last_pos = end;
+        let line = match read {
+            Ok(_) => row.position().map_or(i + 2, |p| p.line()),
+            Err(_) => i + 2,
+        };
+        i += 1;
+        let (record, stop) = match read {
+            Ok(false) => break,
+            Ok(true) => {
+                let facts: Map<String, Value> = headers
+                    .iter()
+                    .zip(row.iter())
+                    .filter_map(|(k, v)| csv_cell(v).map(|v| (k.to_string(), v)))
+                    .collect();
+                (Ok(Value::Object(facts)), false)
             }
-            let facts: Map<String, Value> = headers
-                .iter()
-                .zip(row.iter())
-                .filter_map(|(k, v)| csv_cell(v).map(|v| (k.to_string(), v)))
-                .collect();
-            Value::Object(facts)
-        });
-        out.chunk.push((line, record));
+            // After an input error (the record cap among them) nothing more can be read.
+            Err(e) => {
+                let stop = matches!(e.kind(), csv::ErrorKind::Io(_));
+                (Err(format!("invalid CSV row: {e}")), stop)
+            }
+        };
+        out.push((line, record), bytes);
         if !out.flush_if_full() {
             return;
+        }
+        if stop {
+            break;
         }
     }
     out.finish();

@@ -448,6 +448,22 @@ mod growth {
         }
     }
 
+    /// Two million small values (an array stored 2,000 times by index, which rhai does not
+    /// measure) are 32 MB to rhai and about 100 MB as a JSON tree: converting such a value
+    /// reached 454 MB (784 MB with a trace). The conversion counts against
+    /// `max_memory_bytes`, and the decision's size against `max_output_bytes`.
+    #[test]
+    fn a_large_value_is_bounded_when_converted_to_json() {
+        let script = "let a = []; a.pad(1000, 0); let f = || a;\nlet b = []; b.pad(2000, 0); for i in 0..2000 { b[i] = a; }\nb";
+        for args in [&[][..], &["--trace"][..]] {
+            let m = eval_hostile("", script, args);
+            assert_refused_by(&m, TERM, "max_memory_bytes");
+            let m = eval_hostile("[limits]\nmax_output_bytes = 200000", script, args);
+            assert_refused_by(&m, TERM, "max_output_bytes");
+        }
+        assert_good_request_still_decides();
+    }
+
     /// The same value in `aftersale batch`, whose workers run on 2 MiB stacks: 600 levels
     /// abort the whole batch in a debug build, 2,000 in a release build.
     #[test]
@@ -1038,5 +1054,72 @@ mod plugins {
             assert_refused(&m, TERM, &[]);
             assert_good_request_still_decides();
         }
+    }
+}
+
+mod records {
+    use super::*;
+
+    /// `aftersale batch --input <path>` on a bundle whose `x` doubles `facts.n`.
+    fn batch_of(input_name: &str, input: &[u8]) -> Measured {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let b = bundle(tmp.path(), "dbl", "", &[("x", "facts.n * 2")]);
+        let path = tmp.path().join(input_name);
+        write(&path, input);
+        measure(vec![
+            "batch".into(),
+            b.into(),
+            "--input".into(),
+            path.into(),
+            "--as-of".into(),
+            "2025-01-01".into(),
+        ])
+    }
+
+    fn lines(m: &Measured) -> Vec<Value> {
+        m.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {}", m.show())))
+            .collect()
+    }
+
+    /// A 40 MiB line is that line's error, read no further than the 16 MiB cap, and the
+    /// lines after it decide: memory per record stays bounded (it was read whole, then
+    /// parsed, before).
+    #[test]
+    fn a_jsonl_line_over_the_record_cap_is_its_error_and_memory_stays_bounded() {
+        let mut input = b"{\"n\": 1}\n{\"pad\": \"".to_vec();
+        input.resize(input.len() + (40 << 20), b'x');
+        input.extend_from_slice(b"\", \"n\": 5}\n{\"n\": 2}\n");
+        let m = batch_of("in.jsonl", &input);
+        drop(input);
+        assert_bounded(&m);
+        assert!(m.peak_rss_kib < 128 * 1024, "{}", m.show());
+        assert_eq!(m.code(), Some(0), "{}", m.show());
+        let got = lines(&m);
+        assert_eq!(got.len(), 3, "{}", m.show());
+        assert_eq!(got[0]["outputs"]["x"], 2, "{}", m.show());
+        assert_eq!(got[1]["line"], 2, "{}", m.show());
+        let message = got[1]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("longer than the 16 MiB"), "{}", m.show());
+        assert_eq!(got[2]["outputs"]["x"], 4, "{}", m.show());
+    }
+
+    /// A CSV record over the cap ends the batch with its error line (the csv reader cannot
+    /// resume inside a record it did not read), after the records before it.
+    #[test]
+    fn a_csv_record_over_the_record_cap_ends_the_batch_with_its_error() {
+        let mut input = b"n,pad\n1,x\n2,".to_vec();
+        input.resize(input.len() + (40 << 20), b'x');
+        input.extend_from_slice(b"\n3,x\n");
+        let m = batch_of("in.csv", &input);
+        drop(input);
+        assert_bounded(&m);
+        assert!(m.peak_rss_kib < 128 * 1024, "{}", m.show());
+        let got = lines(&m);
+        assert_eq!(got.len(), 2, "{}", m.show());
+        assert_eq!(got[0]["outputs"]["x"], 2, "{}", m.show());
+        let message = got[1]["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("longer than the 16 MiB"), "{}", m.show());
     }
 }

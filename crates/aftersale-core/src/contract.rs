@@ -19,7 +19,9 @@ use crate::runner::ScriptCache;
 use crate::sandbox::{stop_message, take_log, MeterGuard};
 use crate::schema::{FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
-use crate::value::{dynamic_to_json, dynamic_to_json_within, json_to_dynamic, OutputBudget, ToJsonError};
+use crate::value::{
+    dynamic_to_json, dynamic_to_json_within, json_to_dynamic, OutputBudget, ToJsonError,
+};
 
 /// One term, compiled.
 #[derive(Debug, Clone)]

@@ -266,3 +266,21 @@ fn r_sort_comparer_errors_fail_the_term() {
     );
     assert_eq!(v, json!(200));
 }
+
+#[test]
+fn a_decision_larger_than_max_output_bytes_is_a_limit_error() {
+    let contract = loaded(
+        "[limits]\nmax_output_bytes = 1000",
+        &[("big", "let s = \"\"; s.pad(600, \"x\"); s")],
+    );
+    let decision = eval_with(&contract, json!({})).unwrap();
+    assert_eq!(decision.outputs["big"].as_str().map(str::len), Some(600));
+    // With a trace the value is in the decision twice.
+    let as_of = contract.parse_as_of("2025-06-15").unwrap();
+    let err = contract
+        .evaluate(&aftersale_core::Request::new(json!({}), as_of).with_trace(true))
+        .unwrap_err();
+    assert!(matches!(err, EvalError::Limit { .. }), "{err}");
+    assert!(err.to_string().contains("max_output_bytes"), "{err}");
+    assert!(err.to_string().contains("term `big`"), "{err}");
+}
