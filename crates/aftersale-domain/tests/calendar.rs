@@ -417,3 +417,98 @@ fn timing_business_seconds_across_one_year() {
         started.elapsed()
     );
 }
+
+mod bounds {
+    use super::*;
+    use aftersale_domain::calendar::{CalendarError, MAX_HOLIDAYS, MAX_WINDOWS_PER_DAY};
+
+    #[test]
+    fn a_weekday_takes_at_most_48_windows() {
+        let windows: Vec<String> = (0..=MAX_WINDOWS_PER_DAY)
+            .map(|i| {
+                format!(
+                    "{:02}:{:02}-{:02}:{:02}",
+                    i / 2,
+                    (i % 2) * 30,
+                    i / 2,
+                    (i % 2) * 30 + 10
+                )
+            })
+            .collect();
+        let refs: Vec<&str> = windows.iter().map(String::as_str).collect();
+        let def = CalendarDef {
+            timezone: "UTC".into(),
+            hours: WeeklyHours::weekdays(&refs),
+            holidays: vec![],
+        };
+        let err = Calendar::new(&def).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CalendarError::TooMany {
+                    limit: 48,
+                    found: 49,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("calendar.hours.mon: at most 48"),
+            "{err}"
+        );
+        let def = CalendarDef {
+            hours: WeeklyHours::weekdays(&refs[..MAX_WINDOWS_PER_DAY]),
+            ..def
+        };
+        assert!(Calendar::new(&def).is_ok());
+    }
+
+    #[test]
+    fn a_calendar_takes_at_most_10000_holidays() {
+        let first = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+        let holidays: Vec<String> = (0..=MAX_HOLIDAYS as u64)
+            .map(|i| (first + chrono::Days::new(i)).to_string())
+            .collect();
+        let def = CalendarDef {
+            timezone: "UTC".into(),
+            hours: WeeklyHours::weekdays(&["09:00-17:00"]),
+            holidays,
+        };
+        let err = Calendar::new(&def).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("calendar.holidays: at most 10000 entries, found 10001"),
+            "{err}"
+        );
+    }
+
+    /// Walking the calendar is charged to the evaluation's meter: ten thousand years of a
+    /// 24x7 calendar in one call is half a million weeks, past a limit of 100,000
+    /// operations; outside an evaluation nothing is metered and the call completes.
+    #[test]
+    fn calendar_work_is_charged_to_the_evaluation() {
+        let source = BundleSource::new("span")
+            .with_file(
+                "contract.toml",
+                "[contract]\nid = \"span\"\nversion = \"1\"\nplugins = [\"calendar\"]\n[limits]\nmax_operations = 100000\nmax_duration_ms = 3600000\n[terms.span]\n",
+            )
+            .with_file(
+                "terms/span.rhai",
+                r#"calendar_24x7("UTC").business_seconds(datetime("0001-01-01T00:00:00Z"), datetime("9999-01-01T00:00:00Z"))"#,
+            );
+        let engine = Engine::builder().plugin(CalendarPlugin).build();
+        let contract = engine.load(&source).unwrap_or_else(|e| panic!("{e}"));
+        let as_of = contract.parse_as_of("2025-01-01").unwrap();
+        let err = contract
+            .evaluate(&Request::new(json!({}), as_of))
+            .unwrap_err();
+        assert!(matches!(err, EvalError::Limit { .. }), "{err}");
+        assert!(err.to_string().contains("max_operations"), "{err}");
+        let cal = Calendar::always_open(chrono_tz::UTC);
+        let from = DateTime::parse("0001-01-01T00:00:00Z", chrono_tz::UTC).unwrap();
+        let to = DateTime::parse("9999-01-01T00:00:00Z", chrono_tz::UTC).unwrap();
+        assert!(cal.business_seconds(from, to).unwrap() > 0);
+    }
+}

@@ -458,3 +458,123 @@ fn engine_reports_unknown_metrics_and_bad_targets() {
 // ---------------------------------------------------------------------------------------
 // Timing
 // ---------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------
+// Bounds on the inputs, and work charged to the evaluation
+// ---------------------------------------------------------------------------------------
+
+mod bounds {
+    use super::*;
+    use aftersale_domain::sla::{SlaError, MAX_CYCLES, MAX_EVENTS, MAX_METRICS, MAX_THRESHOLDS};
+
+    fn resolution_in(hours: i64) -> Policy {
+        Policy {
+            metrics: vec![Metric::builtin("resolution", TimeDelta::hours(hours)).unwrap()],
+            ..Policy::default()
+        }
+    }
+
+    fn too_many(err: SlaError) -> (String, usize, usize) {
+        match err {
+            SlaError::TooMany {
+                field,
+                limit,
+                found,
+                ..
+            } => (field, limit, found),
+            other => panic!("expected TooMany, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_policy_takes_at_most_32_thresholds_and_16_metrics() {
+        let cal = rome_business();
+        let events = history(0, &[]);
+        let as_of = instant(BASE + 86_400);
+        let mut policy = resolution_in(4);
+        policy.thresholds = (1..=MAX_THRESHOLDS as u32).collect();
+        assert!(clocks(&cal, &policy, &events, as_of).is_ok());
+        policy.thresholds.push(MAX_THRESHOLDS as u32 + 1);
+        let err = clocks(&cal, &policy, &events, as_of).unwrap_err();
+        assert!(err.to_string().contains("at most 32 thresholds"), "{err}");
+        assert_eq!(too_many(err), ("policy.thresholds".into(), 32, 33));
+
+        let mut policy = resolution_in(4);
+        policy.metrics = (0..=MAX_METRICS)
+            .map(|i| Metric {
+                name: format!("m{i}"),
+                ..Metric::builtin("resolution", TimeDelta::hours(4)).unwrap()
+            })
+            .collect();
+        let err = clocks(&cal, &policy, &events, as_of).unwrap_err();
+        assert_eq!(too_many(err), ("policy.targets".into(), 16, 17));
+    }
+
+    #[test]
+    fn a_history_takes_at_most_10000_events() {
+        let cal = Calendar::always_open(chrono_tz::UTC);
+        let mut events = history(0, &[]);
+        while events.len() <= MAX_EVENTS {
+            let at = instant(BASE + i64::try_from(events.len()).unwrap());
+            events.push(Event::new(at, "note"));
+        }
+        let err = clocks(&cal, &resolution_in(4), &events, instant(BASE + (1 << 20))).unwrap_err();
+        assert_eq!(too_many(err), ("events".into(), MAX_EVENTS, MAX_EVENTS + 1));
+    }
+
+    #[test]
+    fn a_metric_runs_at_most_1000_cycles() {
+        let cal = Calendar::always_open(chrono_tz::UTC);
+        let policy = Policy {
+            metrics: ["first_response", "next_response"]
+                .iter()
+                .map(|m| Metric::builtin(m, TimeDelta::hours(1)).unwrap())
+                .collect(),
+            ..Policy::default()
+        };
+        let mut events = history(0, &[]);
+        for i in 0..=MAX_CYCLES as i64 {
+            let at = |k: i64| instant(BASE + 60 * k);
+            events.push(Event::new(at(2 * i + 1), "reply").with_author(Actor::Agent));
+            events.push(Event::new(at(2 * i + 2), "reply").with_author(Actor::Customer));
+        }
+        let err = clocks(&cal, &policy, &events, instant(BASE + (1 << 30))).unwrap_err();
+        let (field, limit, found) = too_many(err);
+        assert_eq!((limit, found), (MAX_CYCLES, MAX_CYCLES + 1));
+        assert!(field.contains("next_response"), "{field}");
+    }
+
+    /// A clock over a calendar open one minute a week, with a holiday every week for 150
+    /// years, walks tens of thousands of days inside one rhai operation: the calendar
+    /// charges each to the evaluation, which stops at its `max_operations` with the
+    /// sandbox's own error. Under a wide limit the same clock is computed.
+    #[test]
+    fn clock_work_is_charged_to_the_evaluation() {
+        let script = r#"let days = []; let d = date("2025-01-06");
+for i in 0..7800 { days.push(d.add_days(7 * i).to_string()); }
+let cal = calendar(#{ timezone: "UTC", hours: #{ sun: ["10:00-10:01"] }, holidays: days });
+let events = [#{ at: "2025-01-06T09:00:00Z", type: "created" }];
+sla_clocks(cal, #{ targets: #{ resolution: #{ hours: 100 } }, thresholds: [50, 100] }, events, as_of).len()"#;
+        let run = |limits: &str| {
+            let source = BundleSource::new("sparse")
+                .with_file(
+                    "contract.toml",
+                    format!("[contract]\nid = \"sparse\"\nversion = \"1\"\nplugins = [\"calendar\", \"sla\"]\n[limits]\nmax_string_size = 1000000\nmax_duration_ms = 3600000\n{limits}\n[terms.clocks]\n"),
+                )
+                .with_file("terms/clocks.rhai", script);
+            let engine = Engine::builder()
+                .plugin(CalendarPlugin)
+                .plugin(SlaPlugin)
+                .build();
+            let contract = engine.load(&source).unwrap_or_else(|e| panic!("{e}"));
+            let as_of = contract.parse_as_of("2025-02-01").unwrap();
+            contract.evaluate(&Request::new(json!({}), as_of))
+        };
+        let err = run("max_operations = 200000").unwrap_err();
+        assert!(matches!(err, EvalError::Limit { .. }), "{err}");
+        assert!(err.to_string().contains("max_operations"), "{err}");
+        assert!(err.to_string().contains("term `clocks`"), "{err}");
+        let decision = run("max_operations = 100000000").unwrap();
+        assert_eq!(decision.outputs["clocks"], json!(1));
+    }
+}
