@@ -16,13 +16,21 @@ fuzz="$(cd "$(dirname "$0")" && pwd)"
 cd "$fuzz"
 
 seconds="${FUZZ_SECONDS:-30}"
-targets=(manifest_parse_never_panics script_eval_bounded facts_json_never_panics test_file_parse_never_panics)
+targets=(manifest_parse_never_panics script_eval_bounded facts_json_never_panics test_file_parse_never_panics plugin_inputs_bounded)
 # The longest input per target, as run.sh sets it (above every seed).
 max_len() {
   case "$1" in
     manifest_parse_never_panics) echo 8192 ;;
     test_file_parse_never_panics) echo 12288 ;;
+    plugin_inputs_bounded) echo 8192 ;;
     *) echo 4096 ;;
+  esac
+}
+# The time one input may take, as run.sh sets it (21 evaluations an input for plugins).
+timeout_of() {
+  case "$1" in
+    plugin_inputs_bounded) echo 30 ;;
+    *) echo 10 ;;
   esac
 }
 
@@ -54,7 +62,7 @@ for target in "${targets[@]}"; do
   marker="$(mktemp)"
   log="logs/$target.log"
   "$target_dir/$host/fuzz-ci/$target" "corpus/$target" -artifact_prefix="artifacts/$target/" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$target")" \
+    -max_total_time="$seconds" -timeout="$(timeout_of "$target")" -rss_limit_mb=2048 -max_len="$(max_len "$target")" \
     -print_final_stats=1 >"$log" 2>&1
   rc=$?
   last=$(grep -E '^#[0-9]+' "$log" | tail -1)

@@ -14,7 +14,7 @@ cd "$fuzz"
 
 seconds="${1:-60}"
 shift || true
-all_targets=(manifest_parse_never_panics script_eval_bounded facts_json_never_panics test_file_parse_never_panics)
+all_targets=(manifest_parse_never_panics script_eval_bounded facts_json_never_panics test_file_parse_never_panics plugin_inputs_bounded)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 case "$seconds" in ''|*[!0-9]*) echo "usage: fuzz/run.sh [SECONDS] [TARGET...]" >&2; exit 2 ;; esac
 
@@ -28,10 +28,19 @@ max_len() {
     script_eval_bounded) echo 4096 ;;
     facts_json_never_panics) echo 4096 ;;
     test_file_parse_never_panics) echo 12288 ;;
+    plugin_inputs_bounded) echo 8192 ;;
     *) echo 4096 ;;
   esac
 }
-TIMEOUT=10
+# plugin_inputs_bounded evaluates 21 terms per input, each of which may run up to
+# `max_duration_ms` (500 ms): 30 s for the whole input. It checks each evaluation itself
+# (a panic past 5 s, naming the term).
+timeout_of() {
+  case "$1" in
+    plugin_inputs_bounded) echo 30 ;;
+    *) echo 10 ;;
+  esac
+}
 
 # Leak detection, on for every target. Scripts leaked until 2026-11-24 (closures holding
 # themselves, a reference cycle rhai never frees; now refused at load, see fuzz/README.md
@@ -78,7 +87,7 @@ for target in "${targets[@]}"; do
   log="logs/$target.log"
   echo "fuzz: $target for ${seconds}s (log: fuzz/$log)"
   cargo +nightly fuzz run --features asan "$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -timeout="$TIMEOUT" -rss_limit_mb="$RSS_LIMIT_MB" \
+    -max_total_time="$seconds" -timeout="$(timeout_of "$target")" -rss_limit_mb="$RSS_LIMIT_MB" \
     -max_len="$(max_len "$target")" -detect_leaks="$(detect_leaks "$target")" -print_final_stats=1 -print_pcs=0 >"$log" 2>&1
   rc=$?
   after=$(ls "artifacts/$target" | grep -cE '^(crash|leak|timeout|oom)-' || true)

@@ -4,6 +4,7 @@
 #   script_eval_bounded            every rules/*/terms/*.rhai
 #   facts_json_never_panics        every rules/*/examples/*.json and the facts of every test case
 #   test_file_parse_never_panics   every rules/*/tests/*.toml
+#   plugin_inputs_bounded          the hand-picked seeds only (facts shaped for its fixed contract)
 # Files are named by content hash (as libFuzzer names what it adds), so re-seeding a corpus
 # that already grew adds nothing twice and removes nothing libFuzzer found.
 set -euo pipefail
@@ -26,6 +27,7 @@ put manifest_parse_never_panics "$rules"/*/contract.toml "$fuzz"/seeds/manifest_
 put script_eval_bounded "$rules"/*/terms/*.rhai "$fuzz"/seeds/script_eval_bounded/*
 put facts_json_never_panics "$rules"/*/examples/*.json "$fuzz"/seeds/facts_json_never_panics/*
 put test_file_parse_never_panics "$rules"/*/tests/*.toml "$fuzz"/seeds/test_file_parse_never_panics/*
+put plugin_inputs_bounded "$fuzz"/seeds/plugin_inputs_bounded/*
 
 # Each test case's facts as one JSON file (python3's tomllib; without it, the examples suffice).
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import tomllib' 2>/dev/null; then
@@ -56,6 +58,6 @@ PY
   put facts_json_never_panics "$tmp"/*.json
 fi
 
-for target in manifest_parse_never_panics script_eval_bounded facts_json_never_panics test_file_parse_never_panics; do
+for target in manifest_parse_never_panics script_eval_bounded facts_json_never_panics test_file_parse_never_panics plugin_inputs_bounded; do
   printf '%-32s %5d inputs\n' "$target" "$(find "$corpus/$target" -type f | wc -l)"
 done
