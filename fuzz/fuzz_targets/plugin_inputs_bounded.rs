@@ -234,7 +234,8 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let mut source = BundleSource::new("fuzz-plugin-inputs").with_file("contract.toml", manifest());
+        let mut source =
+            BundleSource::new("fuzz-plugin-inputs").with_file("contract.toml", manifest());
         for (name, script) in terms() {
             source = source.with_file(format!("terms/{name}.rhai"), script.as_str());
         }
