@@ -74,6 +74,21 @@ pub enum LoadError {
         /// What the operating system said.
         message: String,
     },
+    /// A file of the bundle folder is a symlink (or lies below a symlinked folder) whose
+    /// target is outside the bundle's folder: it is not followed, and where it leads is not
+    /// said.
+    #[error("`{}` is a symlink to outside the bundle", location.file)]
+    OutsideBundle {
+        /// The file (or folder) inside the bundle that leads out.
+        location: Location,
+    },
+    /// A file of the bundle folder is not a regular file (a FIFO, a socket, a device, a
+    /// folder where a file belongs): it is never opened.
+    #[error("`{}` is not a regular file", location.file)]
+    NotRegularFile {
+        /// The file inside the bundle.
+        location: Location,
+    },
     /// `contract.toml` is missing.
     #[error("the bundle has no `contract.toml`")]
     MissingManifest,
@@ -183,6 +198,7 @@ impl LoadError {
     pub fn location(&self) -> Option<&Location> {
         match self {
             Self::Io { .. } | Self::MissingManifest => None,
+            Self::OutsideBundle { location } | Self::NotRegularFile { location } => Some(location),
             Self::Manifest { location, .. }
             | Self::Syntax { location, .. }
             | Self::MissingScript { location, .. }

@@ -453,10 +453,14 @@ fn run_tests(contract: &Contract, bundle: &Path) -> Result<usize, Vec<String>> {
             .unwrap_or(&file)
             .to_string_lossy()
             .replace('\\', "/");
-        let text = match std::fs::read_to_string(&file) {
+        let text = match aftersale_core::cases::read_test_file(bundle, &file) {
             Ok(text) => text,
+            Err(aftersale_core::LoadError::Io { message, .. }) => {
+                failures.push(format!("cannot read `{rel}`: {message}"));
+                continue;
+            }
             Err(e) => {
-                failures.push(format!("cannot read `{rel}`: {e}"));
+                failures.push(e.to_string());
                 continue;
             }
         };
