@@ -233,8 +233,7 @@ fn read_jsonl(
                 progress.inc(n as u64);
                 let record = match std::str::from_utf8(&buf) {
                     Ok(text) if text.trim().is_empty() => continue,
-                    Ok(text) => serde_json::from_str::<Value>(text.trim())
-                        .map_err(|e| format!("invalid JSON: {e}")),
+                    Ok(text) => parse_line(line_no, text),
                     Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
                 };
                 out.chunk.push((line_no, record));
@@ -250,6 +249,17 @@ fn read_jsonl(
         }
     }
     out.finish();
+}
+
+/// One JSON Lines record: a leading byte order mark skipped on the first line (the start of
+/// the stream), a key given twice refused, as every JSON input is read.
+fn parse_line(line_no: u64, text: &str) -> Result<Value, String> {
+    let text = if line_no == 1 {
+        aftersale_core::bundle::skip_bom(text)
+    } else {
+        text
+    };
+    aftersale_core::value::parse_json(text.trim(), "").map_err(|e| format!("invalid JSON: {e}"))
 }
 
 fn read_csv(
@@ -271,6 +281,14 @@ fn read_csv(
             return;
         }
     };
+    if let Some(name) = duplicate_header(&headers) {
+        out.chunk.push((
+            1,
+            Err(format!("invalid CSV header: duplicate column `{name}`")),
+        ));
+        out.finish();
+        return;
+    }
     let mut last_pos = 0u64;
     for (i, row) in reader.records().enumerate() {
         let line = row
@@ -296,6 +314,12 @@ fn read_csv(
         }
     }
     out.finish();
+}
+
+/// The first column name given twice (a row would otherwise keep only one of the two cells).
+fn duplicate_header(headers: &csv::StringRecord) -> Option<&str> {
+    let mut seen = std::collections::BTreeSet::new();
+    headers.iter().find(|name| !seen.insert(*name))
 }
 
 /// Evaluates every record of `input` (CSV with a header when `csv`, else JSON Lines) with

@@ -342,10 +342,13 @@ fn join_problems(problems: &[crate::schema::FactProblem]) -> String {
 
 /// Why an `as_of` text could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid as_of `{text}`: expected a date (2025-03-07) or an RFC 3339 datetime (2025-03-07T16:00:00-05:00)")]
+#[error("invalid as_of `{text}`: {}", reason.as_deref().unwrap_or("expected a date (2025-03-07) or an RFC 3339 datetime (2025-03-07T16:00:00-05:00)"))]
 pub struct AsOfError {
     /// The text given.
     pub text: String,
+    /// Why a well-formed text is refused (an instant outside the years 1 to 9999, more
+    /// fractional-second digits than kept); `None` when the text is not a date or datetime.
+    pub reason: Option<String>,
 }
 
 /// Why a test file could not be read.

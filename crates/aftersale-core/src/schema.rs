@@ -460,7 +460,9 @@ fn check_sorted(keys: &[String], list: &[Value], path: &At<'_>, problems: &mut V
 }
 
 /// Parses an RFC 3339 instant with its offset.
+/// More than 9 fractional-second digits is no instant (they would be dropped, not kept).
 pub fn parse_datetime(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    crate::time::check_fraction_digits(text).ok()?;
     chrono::DateTime::parse_from_rfc3339(text).ok()
 }
 

@@ -54,6 +54,7 @@ mod support {
 
 mod coverage;
 mod evaluation;
+mod exact_input;
 mod files;
 mod laws;
 mod loading;
