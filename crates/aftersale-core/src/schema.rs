@@ -758,9 +758,10 @@ fn bound_decimal(
     // The number's digits as written (a TOML float would round through binary).
     let raw = written(text, value);
     let raw = raw.as_str();
-    match Decimal::from_str_exact(raw) {
-        Ok(d) => Some(d),
-        Err(_) => {
+    // Exactly as written, exponent forms too (`1e3`), never rounded.
+    match crate::value::exact_decimal(raw) {
+        Some(d) => Some(d),
+        None => {
             errors.push(invalid(
                 text,
                 field,

@@ -110,3 +110,57 @@ fn with_watch_a_changed_bundle_is_swapped_in_without_a_request() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Issue 13, item 5: a reload reads a bundle's files (test files included) only as regular
+/// files inside the bundle. A FIFO used to hang the reload and leak a blocked thread; a
+/// symlink to another tenant's contract let one tenant evaluate another's. (The client's own
+/// 30 s timeout is the hang guard.)
+#[cfg(unix)]
+#[test]
+fn r_reload_refuses_fifos_and_symlinks_out_of_the_bundle_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("tiny");
+    std::fs::create_dir_all(bundle.join("terms")).unwrap();
+    std::fs::create_dir_all(bundle.join("tests")).unwrap();
+    std::fs::write(
+        bundle.join("contract.toml"),
+        "[contract]\nid = \"tiny\"\nversion = \"1\"\n[terms.x]\n",
+    )
+    .unwrap();
+    std::fs::write(bundle.join("terms/x.rhai"), "1").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("secret.toml"),
+        "secret = \"their terms\"\n",
+    )
+    .unwrap();
+    let server = TestServer::start(dir.path(), ServerConfig::default());
+
+    let fifo = bundle.join("tests/a.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (status, body) = server.post("/v1/admin/reload", &json!({}));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("`tests/a.toml` is not a regular file"),
+        "{body}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+
+    std::os::unix::fs::symlink(outside.path().join("secret.toml"), &fifo).unwrap();
+    let (status, body) = server.post("/v1/admin/reload", &json!({}));
+    assert_eq!(status, 422, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("`tests/a.toml` is a symlink to outside the bundle"),
+        "{body}"
+    );
+    assert!(!text.contains("secret"), "{body}");
+    std::fs::remove_file(&fifo).unwrap();
+    let (status, body) = server.post("/v1/admin/reload", &json!({}));
+    assert_eq!(status, 200, "{body}");
+}
