@@ -164,11 +164,16 @@ impl Reader<'_> {
                 location: Location::file(rel),
             });
         }
-        let file = std::fs::File::open(&real).map_err(|e| io(e.to_string()))?;
-        // The file could have been swapped between the look and the open: look again at what
-        // was opened before reading it.
+        let file = open_no_wait(&real).map_err(|e| io(e.to_string()))?;
+        // The file could have been swapped between the look and the open (a FIFO, a symlink
+        // out): look again at what was opened before reading a byte of it.
         if !file.metadata().is_ok_and(|m| m.is_file()) {
             return Err(LoadError::NotRegularFile {
+                location: Location::file(rel),
+            });
+        }
+        if opened_outside(&file, self.root) {
+            return Err(LoadError::OutsideBundle {
                 location: Location::file(rel),
             });
         }
@@ -301,6 +306,95 @@ impl Reader<'_> {
     }
 }
 
+/// Opens a file for reading without ever waiting: on Unix a FIFO swapped in after the type
+/// check opens at once (`O_NONBLOCK`) instead of blocking until a writer comes, and a symlink
+/// swapped in for the last component is not followed (`O_NOFOLLOW`). The caller checks the
+/// type of what it opened.
+fn open_no_wait(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW);
+    }
+    options.open(path)
+}
+
+/// Whether an opened file turns out to lie outside `root` (a folder on its path swapped for a
+/// symlink after the check): where the system says which file a descriptor holds (Linux's
+/// `/proc/self/fd`); elsewhere the check before opening stands alone.
+fn opened_outside(file: &std::fs::File, root: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(real) = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            return !real.starts_with(root);
+        }
+    }
+    let _ = (file, root);
+    false
+}
+
 fn is_script(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "rhai")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("aftersale-bundle-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    /// The guard behind the type check: a FIFO that slipped past it opens without waiting
+    /// for a writer, and the look at what was opened refuses it.
+    #[cfg(unix)]
+    #[test]
+    fn r_a_fifo_swapped_in_after_the_check_opens_without_blocking() {
+        let dir = scratch("fifo");
+        let fifo = dir.join("f.rhai");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(open_no_wait(&path).map(|f| f.metadata().map(|m| m.is_file())));
+        });
+        let opened = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("opening a FIFO blocked");
+        assert!(!opened.unwrap().unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_opened_file_outside_the_root_is_noticed() {
+        let dir = scratch("root");
+        let inside = dir.join("a.rhai");
+        std::fs::write(&inside, "1").unwrap();
+        let file = open_no_wait(&inside).unwrap();
+        assert!(!opened_outside(&file, &dir));
+        assert!(opened_outside(&file, &dir.join("elsewhere")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_swapped_in_for_the_file_is_not_followed() {
+        let dir = scratch("nofollow");
+        std::fs::write(dir.join("target.rhai"), "1").unwrap();
+        std::os::unix::fs::symlink(dir.join("target.rhai"), dir.join("link.rhai")).unwrap();
+        assert!(open_no_wait(&dir.join("link.rhai")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -270,19 +270,23 @@ impl<'de> serde::de::Visitor<'de> for Unique<'_> {
                     .map(Value::Number)
                     .map_err(serde::de::Error::custom);
             }
-            if out.contains_key(&key) {
-                let within = self.at.to_string();
-                return Err(serde::de::Error::custom(if within.is_empty() {
-                    format!("duplicate key `{key}`")
-                } else {
-                    format!("duplicate key `{key}` in `{within}`")
-                }));
+            match out.entry(key) {
+                serde_json::map::Entry::Occupied(taken) => {
+                    let (key, within) = (taken.key(), self.at.to_string());
+                    return Err(serde::de::Error::custom(if within.is_empty() {
+                        format!("duplicate key `{key}`")
+                    } else {
+                        format!("duplicate key `{key}` in `{within}`")
+                    }));
+                }
+                serde_json::map::Entry::Vacant(slot) => {
+                    let seed = Unique {
+                        at: Segment::Key(slot.key(), &self.at),
+                    };
+                    let value = map.next_value_seed(seed)?;
+                    slot.insert(value);
+                }
             }
-            let seed = Unique {
-                at: Segment::Key(&key, &self.at),
-            };
-            let value = map.next_value_seed(seed)?;
-            out.insert(key, value);
         }
         Ok(Value::Object(out))
     }
