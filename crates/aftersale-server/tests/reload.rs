@@ -164,3 +164,42 @@ fn r_reload_refuses_fifos_and_symlinks_out_of_the_bundle_promptly() {
     let (status, body) = server.post("/v1/admin/reload", &json!({}));
     assert_eq!(status, 200, "{body}");
 }
+
+/// Issue 13, item 5, at the tenant level: a bundle folder one tenant links to another
+/// tenant's bundle is refused, naming the link and not where it leads.
+#[cfg(unix)]
+#[test]
+fn r_a_tenants_symlink_to_another_tenants_bundle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("globex/car-warranty");
+    std::fs::create_dir_all(theirs.join("terms")).unwrap();
+    std::fs::write(
+        theirs.join("contract.toml"),
+        "[contract]\nid = \"car-warranty\"\nversion = \"1\"\n[terms.x]\n",
+    )
+    .unwrap();
+    std::fs::write(theirs.join("terms/x.rhai"), "\"globex terms\"").unwrap();
+    std::fs::create_dir_all(dir.path().join("acme")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("globex/car-warranty"),
+        dir.path().join("acme/stolen"),
+    )
+    .unwrap();
+    let engine = aftersale_core::Engine::default();
+    let err =
+        aftersale_server::load_catalog(&engine, dir.path(), aftersale_server::Layout::Tenants)
+            .unwrap_err();
+    let messages: Vec<_> = err
+        .problems
+        .iter()
+        .map(|p| (p.tenant.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        [(
+            "acme",
+            "`stolen` is a symlink to outside the tenant's folder"
+        )],
+        "{err:?}"
+    );
+}
