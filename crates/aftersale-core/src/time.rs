@@ -219,19 +219,22 @@ pub const AS_OF_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 pub const MAX_FRACTION_DIGITS: usize = 9;
 
 /// Refuses a datetime text with more fractional-second digits than an instant keeps, rather
-/// than letting the parser truncate them. A datetime's only `.` is the one before its
-/// fraction.
+/// than letting the parser truncate them.
 pub(crate) fn check_fraction_digits(text: &str) -> Result<(), String> {
-    let Some((_, after)) = text.split_once('.') else {
-        return Ok(());
-    };
-    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-    if digits > MAX_FRACTION_DIGITS {
-        return Err(format!(
-            "invalid datetime `{text}`: {digits} fractional-second digits, more than the {MAX_FRACTION_DIGITS} (nanoseconds) an instant keeps"
-        ));
+    match too_many_fraction_digits(text) {
+        Some(why) => Err(format!("invalid datetime `{text}`: {why}")),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Why a datetime text has more fractional-second digits than kept, if it has. A datetime's
+/// only `.` is the one before its fraction.
+fn too_many_fraction_digits(text: &str) -> Option<String> {
+    let (_, after) = text.split_once('.')?;
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > MAX_FRACTION_DIGITS).then(|| {
+        format!("{digits} fractional-second digits, more than the {MAX_FRACTION_DIGITS} (nanoseconds) an instant keeps")
+    })
 }
 
 /// Reads an `as_of` text for a contract in `tz`, as [`DateTime::parse_as_of`] does, and
@@ -243,13 +246,8 @@ pub(crate) fn read_as_of(text: &str, tz: Tz) -> Result<DateTime, crate::error::A
         text: text.to_string(),
         reason: Some(reason),
     };
-    if let Err(e) = check_fraction_digits(text) {
-        // The message without its `invalid datetime `...`: ` lead, which AsOfError has.
-        let reason = e
-            .split_once(": ")
-            .map_or(e.as_str(), |(_, r)| r)
-            .to_string();
-        return Err(refused(reason));
+    if let Some(why) = too_many_fraction_digits(text) {
+        return Err(refused(why));
     }
     let t = DateTime::parse_as_of(text, tz).map_err(|_| crate::error::AsOfError {
         text: text.to_string(),
