@@ -476,3 +476,52 @@ mod bom {
         assert!(out.stdout.contains("1 passed, 0 failed"), "{out:?}");
     }
 }
+
+mod recorded {
+    use super::*;
+
+    /// `diff --facts` reads recorded requests as JSON Lines: the same BOM rule and the same
+    /// duplicate-key refusal as `batch`.
+    #[test]
+    fn diff_recorded_facts_skip_a_leading_bom_and_refuse_duplicate_keys() {
+        let tmp = tempdir();
+        let b = bundle(
+            tmp.path(),
+            "s",
+            "[facts.a]\ntype = \"integer\"",
+            &[("x", "facts.a")],
+        );
+        let recorded = tmp.path().join("recorded.jsonl");
+        write(
+            &recorded,
+            format!("{BOM}{{\"facts\": {{\"a\": 1}}, \"as_of\": \"2025-01-01\"}}\n"),
+        );
+        let args = |file: &Path| {
+            vec![
+                "diff".to_string(),
+                path(&b).to_string(),
+                path(&b).to_string(),
+                "--facts".into(),
+                path(file).to_string(),
+                "--cases".into(),
+                "1".into(),
+                "--as-of".into(),
+                "2025-01-01".into(),
+            ]
+        };
+        let list = args(&recorded);
+        let out = run(&list.iter().map(String::as_str).collect::<Vec<_>>(), b"");
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(out.stdout.contains("1 recorded"), "{out:?}");
+        write(
+            &recorded,
+            "{\"facts\": {\"a\": 1, \"a\": 2}, \"as_of\": \"2025-01-01\"}\n",
+        );
+        let out = run(&list.iter().map(String::as_str).collect::<Vec<_>>(), b"");
+        assert_eq!(out.code, Some(2), "{out:?}");
+        assert!(
+            out.stderr.contains("duplicate key `a` in `facts`"),
+            "{out:?}"
+        );
+    }
+}
