@@ -263,3 +263,32 @@ fn a_leading_bom_is_skipped_in_every_bundle_file() {
         .with_file("terms/x.rhai", format!("{bom}7"));
     assert!(Engine::default().load(&source).is_ok());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_socket_or_a_device_in_the_bundle_is_not_a_regular_file() {
+    let scratch = Scratch::new();
+    let mine = scratch.bundle("mine");
+    let _listener = std::os::unix::net::UnixListener::bind(mine.join("terms/s.rhai")).unwrap();
+    let errs = promptly({
+        let dir = mine.clone();
+        move || load_errors(&dir)
+    });
+    assert_eq!(
+        errs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["`terms/s.rhai` is not a regular file"]
+    );
+    // A character device like /dev/zero (endless): only where this process may make one.
+    std::fs::remove_file(mine.join("terms/s.rhai")).unwrap();
+    let device = mine.join("tests/zero.toml");
+    let made = std::process::Command::new("mknod")
+        .arg(&device)
+        .args(["c", "1", "5"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let err = promptly(move || read_test_file(&mine, &device).unwrap_err());
+        assert_eq!(err.to_string(), "`tests/zero.toml` is not a regular file");
+    }
+}
