@@ -219,9 +219,52 @@ pub(crate) fn oversized_map_literal(engine: &rhai::Engine, script: &str) -> Opti
     None
 }
 
+/// The first decimal literal of `script` that rhai would round (more digits than a decimal
+/// holds exactly: rhai's tokenizer reads literals with `Decimal::from_str`, which rounds), with
+/// where it is and its text: refused at load as every inexact input number is
+/// ([`crate::value::exact_decimal`]). A script that does not tokenise is left to the parser.
+pub(crate) fn inexact_decimal_literal(
+    engine: &rhai::Engine,
+    script: &str,
+) -> Option<(Position, String)> {
+    let inputs = [script];
+    let (tokens, _control) = engine.lex(&inputs);
+    for (token, pos) in tokens {
+        match token {
+            Token::EOF | Token::LexError(_) => break,
+            Token::DecimalConstant(literal) => {
+                let text = literal.1.replace('_', "");
+                if crate::value::exact_decimal(&text) != Some(literal.0) {
+                    return Some((pos, literal.1.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_decimal_literals_rhai_would_round_are_found() {
+        let engine = rhai::Engine::new_raw();
+        let found = |s: &str| inexact_decimal_literal(&engine, s);
+        assert_eq!(found("0.1 + 12.50 + 1_000.000_1 + -2.25"), None);
+        assert_eq!(
+            found("let a = 1;\nlet b = 1.00000000000000000000000000001 == 1;"),
+            Some((
+                Position::new(2, 9),
+                "1.00000000000000000000000000001".into()
+            ))
+        );
+        assert_eq!(
+            found("`${1.00000000000000000000000000001}`").map(|f| f.1),
+            Some("1.00000000000000000000000000001".into())
+        );
+    }
 
     fn literal(keys: usize) -> String {
         let body: String = (0..keys).map(|i| format!("k{i}: {i}, ")).collect();

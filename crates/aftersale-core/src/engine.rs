@@ -497,6 +497,16 @@ impl Engine {
                 });
                 continue;
             }
+            if let Some((pos, literal)) = crate::deps::inexact_decimal_literal(engine, script) {
+                errors.push(LoadError::Syntax {
+                    term: name.clone(),
+                    location: Location::from_position(&file, pos),
+                    message: format!(
+                        "decimal literal `{literal}` has more digits than a decimal holds exactly (28 significant digits, 28 decimal places)"
+                    ),
+                });
+                continue;
+            }
             let mut ast = match engine.compile_with_scope(&scope, script) {
                 Ok(ast) => ast,
                 Err(e) => {

@@ -167,3 +167,20 @@ fn duplicate_keys_in_facts_json_are_errors_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn r_a_decimal_literal_rhai_would_round_is_a_load_error() {
+    let err = load(
+        "",
+        &[(
+            "x",
+            "let share = 1.00000000000000000000000000001;\nshare <= 1",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["term `x` does not compile at terms/x.rhai:1:13: decimal literal `1.00000000000000000000000000001` has more digits than a decimal holds exactly (28 significant digits, 28 decimal places)"]
+    );
+    assert_eq!(value_of("1.50 + 0.25").to_string(), "1.75");
+}
