@@ -209,6 +209,16 @@ pub(crate) fn compile_rules(
             });
             continue;
         }
+        if let Some((_, literal)) = crate::deps::inexact_decimal_literal(engine, &expr) {
+            errors.push(LoadError::InvalidValue {
+                field,
+                location,
+                message: format!(
+                    "decimal literal `{literal}` has more digits than a decimal holds exactly (28 significant digits, 28 decimal places)"
+                ),
+            });
+            continue;
+        }
         let ast = match engine.compile_with_scope(&scope, &expr) {
             Ok(ast) => ast,
             Err(e) => {

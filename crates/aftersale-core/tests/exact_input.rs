@@ -184,3 +184,19 @@ fn r_a_decimal_literal_rhai_would_round_is_a_load_error() {
     );
     assert_eq!(value_of("1.50 + 0.25").to_string(), "1.75");
 }
+
+#[test]
+fn a_decimal_literal_rhai_would_round_in_a_rule_is_a_load_error() {
+    let err = load(
+        "[facts.share]\ntype = \"decimal\"\n[constraints]\nat_most_one = \"facts.share <= 1.00000000000000000000000000001\"",
+        &[("x", "1")],
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid constraints.at_most_one")
+            && err
+                .to_string()
+                .contains("decimal literal `1.00000000000000000000000000001`"),
+        "{err}"
+    );
+}
