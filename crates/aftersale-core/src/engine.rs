@@ -489,7 +489,8 @@ impl Engine {
                 });
                 continue;
             }
-            if let Some(pos) = crate::deps::oversized_map_literal(engine, script) {
+            let scan = crate::deps::scan_tokens(engine, script);
+            if let Some(pos) = scan.oversized_map {
                 errors.push(LoadError::Forbidden {
                     term: name.clone(),
                     what: crate::deps::map_literal_refused(),
@@ -497,7 +498,7 @@ impl Engine {
                 });
                 continue;
             }
-            if let Some((pos, literal)) = crate::deps::inexact_decimal_literal(engine, script) {
+            if let Some((pos, literal)) = scan.inexact_decimal {
                 errors.push(LoadError::Syntax {
                     term: name.clone(),
                     location: Location::from_position(&file, pos),

@@ -198,7 +198,8 @@ pub(crate) fn compile_rules(
                 continue;
             }
         };
-        if crate::deps::oversized_map_literal(engine, &expr).is_some() {
+        let scan = crate::deps::scan_tokens(engine, &expr);
+        if scan.oversized_map.is_some() {
             errors.push(LoadError::InvalidValue {
                 field,
                 location,
@@ -209,7 +210,7 @@ pub(crate) fn compile_rules(
             });
             continue;
         }
-        if let Some((_, literal)) = crate::deps::inexact_decimal_literal(engine, &expr) {
+        if let Some((_, literal)) = scan.inexact_decimal {
             errors.push(LoadError::InvalidValue {
                 field,
                 location,
