@@ -303,7 +303,10 @@ fn read_facts(format: Format, path: &Path) -> Result<serde_json::Value, Failure>
             return Err(Failure::BadInput);
         }
     };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+    // A leading byte order mark is skipped, as in every input format; a key given twice is
+    // an error (both in `value::parse_json`'s care).
+    let text = aftersale_core::bundle::skip_bom(&text);
+    let value = aftersale_core::value::parse_json(text, "facts").map_err(|e| {
         simple_error(
             format,
             "invalid_json",

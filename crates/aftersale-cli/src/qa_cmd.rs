@@ -212,8 +212,13 @@ fn read_recorded(
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value =
-            serde_json::from_str(&line).map_err(|e| at(format!("not valid JSON: {e}")))?;
+        let text = if i == 0 {
+            aftersale_core::bundle::skip_bom(&line)
+        } else {
+            &line
+        };
+        let value: Value = aftersale_core::value::parse_json(text, "")
+            .map_err(|e| at(format!("not valid JSON: {e}")))?;
         let (facts, line_as_of) = match &value {
             Value::Object(map) if map.get("facts").is_some_and(Value::is_object) => (
                 map.get("facts").cloned().unwrap_or_default(),

@@ -19,7 +19,8 @@ pub enum Format {
 /// The source line a location points at, with a caret under the column.
 pub fn snippet(bundle_dir: &Path, location: &Location) -> Option<String> {
     let line_no = location.line?;
-    let text = std::fs::read_to_string(bundle_dir.join(&location.file)).ok()?;
+    // Read as the bundle was read: only a regular file inside it, never a FIFO opened.
+    let text = aftersale_core::bundle::read_file(bundle_dir, Path::new(&location.file)).ok()?;
     let line = text.lines().nth(line_no.checked_sub(1)?)?;
     let width = line_no.to_string().len();
     let mut out = format!("{:width$} |\n{line_no} | {line}\n", "");

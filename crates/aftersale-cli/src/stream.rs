@@ -268,8 +268,7 @@ fn read_jsonl(
                 progress.inc(n as u64);
                 let record = match std::str::from_utf8(&buf) {
                     Ok(text) if text.trim().is_empty() => continue,
-                    Ok(text) => serde_json::from_str::<Value>(text.trim())
-                        .map_err(|e| format!("invalid JSON: {e}")),
+                    Ok(text) => parse_line(line_no, text),
                     Err(e) => Err(format!("not valid UTF-8 (byte {})", e.valid_up_to())),
                 };
                 out.push((line_no, record), n);
@@ -342,6 +341,17 @@ impl<R: Read> Read for RecordCap<R> {
     }
 }
 
+/// One JSON Lines record: a leading byte order mark skipped on the first line (the start of
+/// the stream), a key given twice refused, as every JSON input is read.
+fn parse_line(line_no: u64, text: &str) -> Result<Value, String> {
+    let text = if line_no == 1 {
+        aftersale_core::bundle::skip_bom(text)
+    } else {
+        text
+    };
+    aftersale_core::value::parse_json(text.trim(), "").map_err(|e| format!("invalid JSON: {e}"))
+}
+
 fn read_csv(
     input: Box<dyn Read + Send>,
     chunks: &SyncSender<(u64, Vec<Record>)>,
@@ -367,6 +377,17 @@ fn read_csv(
             return;
         }
     };
+    if let Some(name) = duplicate_header(&headers) {
+        out.push(
+            (
+                1,
+                Err(format!("invalid CSV header: duplicate column `{name}`")),
+            ),
+            0,
+        );
+        out.finish();
+        return;
+    }
     let mut last_pos = reader.position().byte();
     record_end.store(last_pos, std::sync::atomic::Ordering::Relaxed);
     let mut row = csv::StringRecord::new();
@@ -408,6 +429,12 @@ fn read_csv(
         }
     }
     out.finish();
+}
+
+/// The first column name given twice (a row would otherwise keep only one of the two cells).
+fn duplicate_header(headers: &csv::StringRecord) -> Option<&str> {
+    let mut seen = std::collections::BTreeSet::new();
+    headers.iter().find(|name| !seen.insert(*name))
 }
 
 /// Evaluates every record of `input` (CSV with a header when `csv`, else JSON Lines) with

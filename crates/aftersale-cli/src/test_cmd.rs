@@ -138,11 +138,12 @@ pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Fa
                 .unwrap_or(&file)
                 .to_string_lossy()
                 .replace('\\', "/");
-            let cases: Vec<LocatedCase> = match std::fs::read_to_string(&file) {
+            let cases: Vec<LocatedCase> = match aftersale_core::cases::read_test_file(bundle, &file)
+            {
                 Err(e) => {
                     report(
                         format,
-                        format!("error: cannot read `{}`: {e}\n", file.display()),
+                        format!("error: {e}\n"),
                         json!({"code": "unreadable", "message": e.to_string(), "path": file.display().to_string()}),
                     );
                     bad_input = true;

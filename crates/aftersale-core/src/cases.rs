@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::contract::Contract;
 use crate::decision::Request;
-use crate::error::{CaseFileError, Location};
+use crate::error::{CaseFileError, LoadError, Location};
 use crate::manifest::line_col;
 use crate::value::json_number_as_decimal;
 
@@ -84,8 +84,10 @@ pub struct LocatedCase {
     pub location: Location,
 }
 
-/// Parses one test file; `file` names it in errors and locations.
+/// Parses one test file; `file` names it in errors and locations. A leading byte order mark
+/// is skipped ([`crate::bundle::skip_bom`]).
 pub fn parse_case_file(file: &str, text: &str) -> Result<Vec<LocatedCase>, CaseFileError> {
+    let text = crate::bundle::skip_bom(text);
     let parsed: CaseFileToml = toml::from_str(text).map_err(|e| {
         let location = match e.span() {
             Some(span) => {
@@ -244,7 +246,18 @@ impl Outcome {
     }
 }
 
+/// Reads one test file of a bundle folder (a path [`test_files`] gave) by the rules every
+/// file of a bundle is read by ([`crate::bundle::read_file`]): a regular file inside the
+/// bundle, at most [`crate::bundle::MAX_FILE_BYTES`] bytes, never a FIFO opened.
+pub fn read_test_file(
+    bundle: &std::path::Path,
+    file: &std::path::Path,
+) -> Result<String, LoadError> {
+    crate::bundle::read_file(bundle, file)
+}
+
 /// A bundle folder's test files (`tests/*.toml`), sorted; none when there is no `tests/`.
+/// Listed whatever their type: [`read_test_file`] refuses what may not be read.
 pub fn test_files(bundle: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(bundle.join("tests"))
         .map(|entries| {

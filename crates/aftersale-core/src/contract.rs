@@ -265,9 +265,7 @@ impl Contract {
     /// Reads an `as_of` text: an RFC 3339 datetime, or a bare date meaning 00:00 in the
     /// contract's time zone.
     pub fn parse_as_of(&self, text: &str) -> Result<DateTime, AsOfError> {
-        DateTime::parse_as_of(text, self.parts.timezone).map_err(|_| AsOfError {
-            text: text.to_string(),
-        })
+        crate::time::read_as_of(text, self.parts.timezone)
     }
 
     fn plan_for(&self, request: &Request) -> Result<(Vec<usize>, Option<Vec<usize>>), EvalError> {

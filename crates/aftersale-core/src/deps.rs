@@ -167,7 +167,7 @@ pub(crate) fn map_literal_refused() -> String {
     )
 }
 
-/// What is open at a point of a script, for [`oversized_map_literal`].
+/// What is open at a point of a script, for [`scan_tokens`].
 enum Open {
     /// A map literal `#{`, where it starts and how many keys it has so far.
     Map(Position, usize),
@@ -177,13 +177,36 @@ enum Open {
     Other,
 }
 
+/// What one pass over a script's tokens finds before the parser runs.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct TokenScan {
+    /// Where the first map literal with more than [`MAX_MAP_LITERAL_KEYS`] keys starts.
+    pub oversized_map: Option<Position>,
+    /// The first decimal literal rhai would round, where it is and its text.
+    pub inexact_decimal: Option<(Position, String)>,
+}
+
 /// Where the first map literal of `script` with more than [`MAX_MAP_LITERAL_KEYS`] keys
-/// starts, found in one pass over rhai's own tokens, before the parser would spend quadratic
-/// time on it. A key is a `:` directly inside the literal (nowhere else does rhai use a lone
-/// `:`). A script that does not tokenise is left to the parser, which reports it.
+/// starts, see [`scan_tokens`].
+#[cfg(test)]
 pub(crate) fn oversized_map_literal(engine: &rhai::Engine, script: &str) -> Option<Position> {
+    scan_tokens(engine, script).oversized_map
+}
+
+/// One pass over rhai's own tokens of `script`, before the parser would spend quadratic time
+/// on a large map literal or round a long decimal literal:
+///
+/// - the first map literal with more than [`MAX_MAP_LITERAL_KEYS`] keys (a key is a `:`
+///   directly inside the literal: nowhere else does rhai use a lone `:`); the pass stops there;
+/// - the first decimal literal rhai would round: its tokenizer reads literals with
+///   `Decimal::from_str`, which rounds digits a decimal cannot hold, where every number that
+///   comes in is read exactly or refused ([`crate::value::exact_decimal`]).
+///
+/// A script that does not tokenise is left to the parser, which reports it.
+pub(crate) fn scan_tokens(engine: &rhai::Engine, script: &str) -> TokenScan {
     let inputs = [script];
     let (tokens, control) = engine.lex(&inputs);
+    let mut scan = TokenScan::default();
     let mut open: Vec<Open> = Vec::new();
     // After the text before a `${`, the next `{` opens the interpolated expression.
     let mut interpolating = false;
@@ -209,19 +232,64 @@ pub(crate) fn oversized_map_literal(engine: &rhai::Engine, script: &str) -> Opti
                 if let Some(Open::Map(start, keys)) = open.last_mut() {
                     *keys += 1;
                     if *keys > MAX_MAP_LITERAL_KEYS {
-                        return Some(*start);
+                        scan.oversized_map = Some(*start);
+                        break;
                     }
                 }
+            }
+            Token::DecimalConstant(literal)
+                if scan.inexact_decimal.is_none() && !literal_is_exact(literal.0, &literal.1) =>
+            {
+                scan.inexact_decimal = Some((pos, literal.1.to_string()));
             }
             _ => {}
         }
     }
-    None
+    scan
+}
+
+/// Whether rhai's value of a decimal literal is exactly what its text writes. By value:
+/// trailing zeros after the point are no digits of it, and rhai may drop those a decimal
+/// cannot keep (`79228162514264337593543950335.0`).
+fn literal_is_exact(value: rust_decimal::Decimal, text: &str) -> bool {
+    let text = text.replace('_', "");
+    let text = match text.split_once('.') {
+        Some((whole, fraction)) if fraction.ends_with('0') => {
+            let fraction = fraction.trim_end_matches('0');
+            if fraction.is_empty() {
+                whole.to_string()
+            } else {
+                format!("{whole}.{fraction}")
+            }
+        }
+        _ => text,
+    };
+    crate::value::exact_decimal(&text) == Some(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_decimal_literals_rhai_would_round_are_found() {
+        let engine = rhai::Engine::new_raw();
+        let found = |s: &str| scan_tokens(&engine, s).inexact_decimal;
+        assert_eq!(found("0.1 + 12.50 + 1_000.000_1 + -2.25"), None);
+        // rhai keeps the value of the largest decimal written with `.0`, if not its scale.
+        assert_eq!(found("79228162514264337593543950335.0 + 1.0"), None);
+        assert_eq!(
+            found("let a = 1;\nlet b = 1.00000000000000000000000000001 == 1;"),
+            Some((
+                Position::new(2, 9),
+                "1.00000000000000000000000000001".into()
+            ))
+        );
+        assert_eq!(
+            found("`${1.00000000000000000000000000001}`").map(|f| f.1),
+            Some("1.00000000000000000000000000001".into())
+        );
+    }
 
     fn literal(keys: usize) -> String {
         let body: String = (0..keys).map(|i| format!("k{i}: {i}, ")).collect();

@@ -489,11 +489,22 @@ impl Engine {
                 });
                 continue;
             }
-            if let Some(pos) = crate::deps::oversized_map_literal(engine, script) {
+            let scan = crate::deps::scan_tokens(engine, script);
+            if let Some(pos) = scan.oversized_map {
                 errors.push(LoadError::Forbidden {
                     term: name.clone(),
                     what: crate::deps::map_literal_refused(),
                     location: Location::from_position(&file, pos),
+                });
+                continue;
+            }
+            if let Some((pos, literal)) = scan.inexact_decimal {
+                errors.push(LoadError::Syntax {
+                    term: name.clone(),
+                    location: Location::from_position(&file, pos),
+                    message: format!(
+                        "decimal literal `{literal}` has more digits than a decimal holds exactly (28 significant digits, 28 decimal places)"
+                    ),
                 });
                 continue;
             }

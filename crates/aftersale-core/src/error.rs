@@ -74,6 +74,21 @@ pub enum LoadError {
         /// What the operating system said.
         message: String,
     },
+    /// A file of the bundle folder is a symlink (or lies below a symlinked folder) whose
+    /// target is outside the bundle's folder: it is not followed, and where it leads is not
+    /// said.
+    #[error("`{}` is a symlink to outside the bundle", location.file)]
+    OutsideBundle {
+        /// The file (or folder) inside the bundle that leads out.
+        location: Location,
+    },
+    /// A file of the bundle folder is not a regular file (a FIFO, a socket, a device, a
+    /// folder where a file belongs): it is never opened.
+    #[error("`{}` is not a regular file", location.file)]
+    NotRegularFile {
+        /// The file inside the bundle.
+        location: Location,
+    },
     /// `contract.toml` is missing.
     #[error("the bundle has no `contract.toml`")]
     MissingManifest,
@@ -183,6 +198,7 @@ impl LoadError {
     pub fn location(&self) -> Option<&Location> {
         match self {
             Self::Io { .. } | Self::MissingManifest => None,
+            Self::OutsideBundle { location } | Self::NotRegularFile { location } => Some(location),
             Self::Manifest { location, .. }
             | Self::Syntax { location, .. }
             | Self::MissingScript { location, .. }
@@ -326,10 +342,13 @@ fn join_problems(problems: &[crate::schema::FactProblem]) -> String {
 
 /// Why an `as_of` text could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid as_of `{text}`: expected a date (2025-03-07) or an RFC 3339 datetime (2025-03-07T16:00:00-05:00)")]
+#[error("invalid as_of `{text}`: {}", reason.as_deref().unwrap_or("expected a date (2025-03-07) or an RFC 3339 datetime (2025-03-07T16:00:00-05:00)"))]
 pub struct AsOfError {
     /// The text given.
     pub text: String,
+    /// Why a well-formed text is refused (an instant outside the years 1 to 9999, more
+    /// fractional-second digits than kept); `None` when the text is not a date or datetime.
+    pub reason: Option<String>,
 }
 
 /// Why a test file could not be read.

@@ -198,13 +198,24 @@ pub(crate) fn compile_rules(
                 continue;
             }
         };
-        if crate::deps::oversized_map_literal(engine, &expr).is_some() {
+        let scan = crate::deps::scan_tokens(engine, &expr);
+        if scan.oversized_map.is_some() {
             errors.push(LoadError::InvalidValue {
                 field,
                 location,
                 message: format!(
                     "not allowed in a rule: {}",
                     crate::deps::map_literal_refused()
+                ),
+            });
+            continue;
+        }
+        if let Some((_, literal)) = scan.inexact_decimal {
+            errors.push(LoadError::InvalidValue {
+                field,
+                location,
+                message: format!(
+                    "decimal literal `{literal}` has more digits than a decimal holds exactly (28 significant digits, 28 decimal places)"
                 ),
             });
             continue;

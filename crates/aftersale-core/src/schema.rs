@@ -460,7 +460,9 @@ fn check_sorted(keys: &[String], list: &[Value], path: &At<'_>, problems: &mut V
 }
 
 /// Parses an RFC 3339 instant with its offset.
+/// More than 9 fractional-second digits is no instant (they would be dropped, not kept).
 pub fn parse_datetime(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    crate::time::check_fraction_digits(text).ok()?;
     chrono::DateTime::parse_from_rfc3339(text).ok()
 }
 
@@ -756,9 +758,10 @@ fn bound_decimal(
     // The number's digits as written (a TOML float would round through binary).
     let raw = written(text, value);
     let raw = raw.as_str();
-    match Decimal::from_str_exact(raw) {
-        Ok(d) => Some(d),
-        Err(_) => {
+    // Exactly as written, exponent forms too (`1e3`), never rounded.
+    match crate::value::exact_decimal(raw) {
+        Some(d) => Some(d),
+        None => {
             errors.push(invalid(
                 text,
                 field,

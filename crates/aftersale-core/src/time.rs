@@ -148,7 +148,10 @@ pub(crate) fn local_to_instant(local: NaiveDateTime, tz: Tz) -> Option<DateTime>
 impl DateTime {
     /// Reads an RFC 3339 datetime with an offset (`2025-03-07T16:00:00-05:00`), or a local
     /// datetime without one (`2025-03-07T16:00:00`), which is taken in `tz`.
+    /// More than 9 fractional-second digits is an error: an instant keeps nanoseconds, and
+    /// chrono would drop the rest silently.
     pub fn parse(text: &str, tz: Tz) -> Result<Self, String> {
+        check_fraction_digits(text)?;
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
             return Ok(Self(t));
         }
@@ -170,6 +173,18 @@ impl DateTime {
             Ok(d) => d.start_in(tz),
             Err(_) => Self::parse(text, tz),
         }
+    }
+
+    /// Whether this instant's year is within [`AS_OF_YEARS`] as written (in its own offset),
+    /// in UTC and in `tz`: a decision's `as_of` must read back as the same instant.
+    pub fn years_within_as_of_range(self, tz: Tz) -> bool {
+        [
+            self.0.year(),
+            self.0.naive_utc().year(),
+            self.0.with_timezone(&tz).year(),
+        ]
+        .iter()
+        .all(|y| AS_OF_YEARS.contains(y))
     }
 
     /// The local calendar date of this instant in `tz`.
@@ -194,6 +209,58 @@ impl DateTime {
     pub fn seconds_until(self, later: Self) -> i64 {
         (later.0 - self.0).num_seconds()
     }
+}
+
+/// The years an `as_of` may fall in: those RFC 3339 and `YYYY-MM-DD` write with four digits
+/// (year 0 and years past 9999 would print as text no reader of a decision takes back).
+pub const AS_OF_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// The most fractional-second digits an instant keeps (nanoseconds).
+pub const MAX_FRACTION_DIGITS: usize = 9;
+
+/// Refuses a datetime text with more fractional-second digits than an instant keeps, rather
+/// than letting the parser truncate them.
+pub(crate) fn check_fraction_digits(text: &str) -> Result<(), String> {
+    match too_many_fraction_digits(text) {
+        Some(why) => Err(format!("invalid datetime `{text}`: {why}")),
+        None => Ok(()),
+    }
+}
+
+/// Why a datetime text has more fractional-second digits than kept, if it has. A datetime's
+/// only `.` is the one before its fraction.
+fn too_many_fraction_digits(text: &str) -> Option<String> {
+    let (_, after) = text.split_once('.')?;
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > MAX_FRACTION_DIGITS).then(|| {
+        format!("{digits} fractional-second digits, more than the {MAX_FRACTION_DIGITS} (nanoseconds) an instant keeps")
+    })
+}
+
+/// Reads an `as_of` text for a contract in `tz`, as [`DateTime::parse_as_of`] does, and
+/// refuses what it cannot keep exactly: more than 9 fractional-second digits, or an instant
+/// outside [`AS_OF_YEARS`]. The one reading of `as_of` (`Contract::parse_as_of`), for the CLI,
+/// the server, test cases and the testkit alike.
+pub(crate) fn read_as_of(text: &str, tz: Tz) -> Result<DateTime, crate::error::AsOfError> {
+    let refused = |reason: String| crate::error::AsOfError {
+        text: text.to_string(),
+        reason: Some(reason),
+    };
+    if let Some(why) = too_many_fraction_digits(text) {
+        return Err(refused(why));
+    }
+    let t = DateTime::parse_as_of(text, tz).map_err(|_| crate::error::AsOfError {
+        text: text.to_string(),
+        reason: None,
+    })?;
+    if !t.years_within_as_of_range(tz) {
+        return Err(refused(format!(
+            "the instant must fall in the years {} to {} (as written, in UTC and in the contract's time zone {tz})",
+            AS_OF_YEARS.start(),
+            AS_OF_YEARS.end()
+        )));
+    }
+    Ok(t)
 }
 
 impl FromStr for Date {

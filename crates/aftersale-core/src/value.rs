@@ -19,13 +19,71 @@ fn number_to_dynamic(n: &Number) -> Result<Dynamic, String> {
     }
     // The number's own text (serde_json keeps it: feature `arbitrary_precision`).
     let text = n.as_str();
-    // `from_str_exact` refuses digits a Decimal cannot hold instead of rounding them away.
-    Decimal::from_str_exact(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .map(Dynamic::from_decimal)
-        .map_err(|_| {
-            format!("number `{text}` is out of the exact decimal range (28 significant digits, 28 decimal places)")
-        })
+    exact_decimal(text).map(Dynamic::from_decimal).ok_or_else(|| {
+        format!("number `{text}` is out of the exact decimal range (28 significant digits, 28 decimal places)")
+    })
+}
+
+/// The most digits a plain number written out from an exponent form may have before it is
+/// certainly beyond a `Decimal` (29 digits and 28 places, with room for a sign and a point).
+const MAX_PLAIN_DIGITS: usize = 64;
+
+/// Reads a number's text (`12.50`, `-3`, `1.5e3`, `25E-1`) as exactly the decimal it
+/// writes, or `None` when a `Decimal` cannot hold it exactly: more than 28 decimal places
+/// or a magnitude beyond 96 bits. Never rounds: `1.00000000000000000000000000001e0` is
+/// `None`, not 1. The one reading of a number's text into a decimal, for facts, params,
+/// test values, schema checks and comparisons alike.
+pub fn exact_decimal(text: &str) -> Option<Decimal> {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let Some(exponent) = exponent else {
+        // `from_str_exact` refuses digits a Decimal cannot hold instead of rounding them away.
+        return Decimal::from_str_exact(text).ok();
+    };
+    let exponent: i64 = exponent
+        .strip_prefix('+')
+        .unwrap_or(exponent)
+        .parse()
+        .ok()?;
+    let (negative, unsigned) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits_ok(whole) || !digits_ok(fraction) {
+        return None;
+    }
+    // The same digits with the point moved: `d.ddd x 10^e` written out in full.
+    let digits: String = [whole, fraction].concat();
+    let digits = digits.trim_start_matches('0');
+    if digits.is_empty() {
+        return Some(Decimal::ZERO);
+    }
+    let fraction_len = i64::try_from(fraction.len()).ok()?;
+    let places = fraction_len.checked_sub(exponent)?;
+    let plain = if places <= 0 {
+        let zeros = usize::try_from(-places).ok()?;
+        if digits.len() + zeros > MAX_PLAIN_DIGITS {
+            return None;
+        }
+        format!("{digits}{}", "0".repeat(zeros))
+    } else {
+        let places = usize::try_from(places).ok()?;
+        if places > MAX_PLAIN_DIGITS || digits.len() > MAX_PLAIN_DIGITS {
+            return None;
+        }
+        if digits.len() > places {
+            let (int, frac) = digits.split_at(digits.len() - places);
+            format!("{int}.{frac}")
+        } else {
+            format!("0.{}{digits}", "0".repeat(places - digits.len()))
+        }
+    };
+    let value = Decimal::from_str_exact(&plain).ok()?;
+    Some(if negative { -value } else { value })
 }
 
 /// Converts JSON into a rhai value. Objects become maps, arrays arrays, numbers integers or
@@ -74,6 +132,169 @@ fn convert(value: &Value) -> Result<Dynamic, ConvertError> {
         }
     })
 }
+
+/// Parses JSON text into a value, refusing a key given twice in one object, at any depth
+/// (serde_json alone keeps the last, so `{"km": 10, "km": 90000}` would be decided on one of
+/// two claims silently). `root` names the document in the error (`facts`), which gives the
+/// key and the object holding it: ``duplicate key `km` in `facts.vehicle` at line 1 column
+/// 30``. Numbers keep their text, as everywhere (feature `arbitrary_precision`). The text is
+/// taken as it is: a caller reading a whole file skips a byte order mark first
+/// ([`crate::bundle::skip_bom`]).
+pub fn parse_json(text: &str, root: &str) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(
+        Unique {
+            at: Segment::Root(root),
+        },
+        &mut de,
+    )?;
+    de.end()?;
+    Ok(value)
+}
+
+/// A `deserialize_with` function for a JSON value inside a larger document (the `facts` of
+/// an HTTP request body): the value as [`parse_json`] reads it, duplicate keys refused.
+pub fn deserialize_facts<'de, D>(deserializer: D) -> Result<Value, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    serde::de::DeserializeSeed::deserialize(
+        Unique {
+            at: Segment::Root("facts"),
+        },
+        deserializer,
+    )
+}
+
+/// Where a value sits, as a chain up to the document: built on the stack as the parser goes
+/// down, turned into text only for an error.
+#[derive(Clone, Copy)]
+enum Segment<'a> {
+    Root(&'a str),
+    Key(&'a str, &'a Segment<'a>),
+    Index(usize, &'a Segment<'a>),
+}
+
+impl std::fmt::Display for Segment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Root(name) => f.write_str(name),
+            Self::Key(key, parent) => match parent {
+                Self::Root("") => f.write_str(key),
+                _ => write!(f, "{parent}.{key}"),
+            },
+            Self::Index(i, parent) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// Deserializes a JSON value, refusing duplicate keys.
+struct Unique<'a> {
+    at: Segment<'a>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unique<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("`{v}` is not a number a contract can use")))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        loop {
+            let seed = Unique {
+                at: Segment::Index(items.len(), &self.at),
+            };
+            match seq.next_element_seed(seed)? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        // With `arbitrary_precision`, serde_json hands a number over as a one-entry map with
+        // a private key; read it back as the number it is.
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.is_empty() && key == NUMBER_TOKEN {
+                let text: String = map.next_value()?;
+                return Number::from_str(&text)
+                    .map(Value::Number)
+                    .map_err(serde::de::Error::custom);
+            }
+            match out.entry(key) {
+                serde_json::map::Entry::Occupied(taken) => {
+                    let (key, within) = (taken.key(), self.at.to_string());
+                    return Err(serde::de::Error::custom(if within.is_empty() {
+                        format!("duplicate key `{key}`")
+                    } else {
+                        format!("duplicate key `{key}` in `{within}`")
+                    }));
+                }
+                serde_json::map::Entry::Vacant(slot) => {
+                    let seed = Unique {
+                        at: Segment::Key(slot.key(), &self.at),
+                    };
+                    let value = map.next_value_seed(seed)?;
+                    slot.insert(value);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// The private key serde_json's `arbitrary_precision` gives a number's text under (its
+/// `number::TOKEN`, stable since that feature's introduction).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 /// Writes a decimal as a JSON number with exactly its digits (`12.50` stays `12.50`).
 pub fn decimal_to_json(d: Decimal) -> Value {
@@ -359,12 +580,10 @@ pub fn parse_exact_toml(text: &str) -> Result<toml_edit::DocumentMut, String> {
 }
 
 /// Reads a JSON number as an exact decimal, for comparing numbers whatever their form
-/// (`3`, `3.0` and `3.00` are equal).
+/// (`3`, `3.0` and `3.00` are equal); `None` when no decimal holds it exactly
+/// ([`exact_decimal`]).
 pub fn json_number_as_decimal(n: &Number) -> Option<Decimal> {
-    let text = n.as_str();
-    Decimal::from_str(text)
-        .or_else(|_| Decimal::from_scientific(text))
-        .ok()
+    exact_decimal(n.as_str())
 }
 
 #[cfg(test)]
@@ -390,6 +609,84 @@ mod tests {
         let v: Value = serde_json::from_str(r#"{"a": [1, 1e400]}"#).unwrap();
         let err = json_to_dynamic(&v, "facts").unwrap_err();
         assert!(err.starts_with("facts.a[1]"), "{err}");
+    }
+
+    #[test]
+    fn r_exponent_form_is_read_exactly_or_refused_never_rounded() {
+        let exact = |t: &str| exact_decimal(t).map(|d| d.to_string());
+        assert_eq!(exact("1.5e3").as_deref(), Some("1500"));
+        assert_eq!(exact("1.50e1").as_deref(), Some("15.0"));
+        assert_eq!(exact("25E-1").as_deref(), Some("2.5"));
+        assert_eq!(exact("-1.25e+2").as_deref(), Some("-125"));
+        assert_eq!(
+            exact("1e-28").as_deref(),
+            Some("0.0000000000000000000000000001")
+        );
+        assert_eq!(exact("0e999").as_deref(), Some("0"));
+        // One part in 10^29 past 1: no Decimal holds it, so it is refused, not read as 1.
+        assert_eq!(exact("1.00000000000000000000000000001e0"), None);
+        assert_eq!(exact("1.00000000000000000000000000001"), None);
+        assert_eq!(exact("1e-29"), None);
+        assert_eq!(exact("1e29"), None);
+        assert_eq!(exact("1e400"), None);
+        assert_eq!(exact("1e99999999999999999999"), None);
+        assert_eq!(exact("e5"), None);
+        assert_eq!(exact("1.e"), None);
+        let v: Value = serde_json::from_str(r#"{"a": 1.00000000000000000000000000001e0}"#).unwrap();
+        let err = json_to_dynamic(&v, "facts").unwrap_err();
+        assert!(
+            err.starts_with("facts.a: number `1.00000000000000000000000000001e"),
+            "{err}"
+        );
+        let n: Number = serde_json::from_str("1.00000000000000000000000000001e0").unwrap();
+        assert_eq!(json_number_as_decimal(&n), None);
+    }
+
+    #[test]
+    fn r_toml_exponent_params_are_exact_or_refused() {
+        let doc =
+            parse_exact_toml("ok = 1.5e3\nbad = 1.00000000000000000000000000001e0\n").unwrap();
+        let j = toml_item_to_json(doc.as_item()).unwrap();
+        let ok = json_to_dynamic(&j["ok"], "params.ok").unwrap();
+        assert_eq!(ok.as_decimal().unwrap(), Decimal::from(1500));
+        assert!(json_to_dynamic(&j["bad"], "params.bad").is_err());
+    }
+
+    #[test]
+    fn r_duplicate_json_keys_are_errors_naming_the_key_at_any_depth() {
+        let err = parse_json(r#"{"km": 10, "km": 90000}"#, "facts").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("duplicate key `km` in `facts` at line 1"),
+            "{err}"
+        );
+        let err = parse_json(r#"{"a": [{"b": 1}, {"c": {"d": 1, "d": 2}}]}"#, "facts").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("duplicate key `d` in `facts.a[1].c`"),
+            "{err}"
+        );
+        let err = parse_json(r#"{"facts": {"x": 1, "x": 1}}"#, "").unwrap_err();
+        assert!(
+            err.to_string().starts_with("duplicate key `x` in `facts`"),
+            "{err}"
+        );
+        let err = parse_json(r#"{"x": 1, "x": 1}"#, "").unwrap_err();
+        assert!(
+            err.to_string().starts_with("duplicate key `x` at line"),
+            "{err}"
+        );
+        // Everything else reads as serde_json reads it, numbers with their exact text.
+        let text =
+            r#"{"a":0.10,"b":[1,-2,1e400,true,null,"s"],"c":{},"d":12345678901234567890123}"#;
+        let v = parse_json(text, "facts").unwrap();
+        assert_eq!(v, serde_json::from_str::<Value>(text).unwrap());
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            text.replace("1e400", "1e+400")
+        );
+        assert!(parse_json("{} x", "facts").is_err());
+        assert!(parse_json("\u{feff}{}", "facts").is_err());
     }
 
     #[test]

@@ -179,9 +179,13 @@ fn register_rounding(engine: &mut Engine) {
     engine.register_fn("decimal", |x: INT| Decimal::from(x));
     engine.register_fn("decimal", |x: Decimal| x);
     engine.register_fn("decimal", |text: &str| {
-        match text.trim().parse::<Decimal>() {
-            Ok(d) => Ok(d),
-            Err(_) => fail(format!("invalid decimal `{text}`")),
+        // Exactly the digits written, or an error: never rounded to what a Decimal holds.
+        match crate::value::exact_decimal(text.trim()) {
+            Some(d) => Ok(d),
+            None if text.trim().parse::<Decimal>().is_ok() => fail(format!(
+                "decimal `{text}` has more digits than a decimal holds exactly (28 significant digits, 28 decimal places)"
+            )),
+            None => fail(format!("invalid decimal `{text}`")),
         }
     });
 }

@@ -64,6 +64,8 @@ mod support {
 
 mod coverage;
 mod evaluation;
+mod exact_input;
+mod files;
 mod laws;
 mod loading;
 mod sandbox;

@@ -385,6 +385,7 @@ async fn render_svg(dot: String) -> Result<Vec<u8>, ApiError> {
 pub struct EvaluateRequest {
     /// The facts, a JSON object.
     #[schema(value_type = Object)]
+    #[serde(deserialize_with = "aftersale_core::value::deserialize_facts")]
     pub facts: serde_json::Value,
     /// The evaluation instant: a date (00:00 in the contract's time zone) or an RFC 3339
     /// datetime. Default: now.

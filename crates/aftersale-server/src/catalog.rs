@@ -285,6 +285,11 @@ pub fn load_catalog(
     let mut tenants = BTreeMap::new();
     let mut any_bundle = false;
     for (tenant_name, dir) in tenant_dirs {
+        // A tenant's bundle reached through a symlink must lie inside the tenant's folder: a
+        // link to another tenant's bundle would let one tenant evaluate another's contract.
+        let tenant_root = (layout == Layout::Tenants)
+            .then(|| dir.canonicalize().ok())
+            .flatten();
         let mut bundles = Vec::new();
         if let Err(e) = find_bundles(&dir, 0, &mut bundles) {
             problems.push(Problem {
@@ -303,6 +308,16 @@ pub fn load_catalog(
                     message,
                 });
             };
+            if let Some(root) = &tenant_root {
+                if !path.canonicalize().is_ok_and(|p| p.starts_with(root)) {
+                    let rel = path.strip_prefix(&dir).unwrap_or(&path);
+                    bad(format!(
+                        "`{}` is a symlink to outside the tenant's folder",
+                        rel.display()
+                    ));
+                    continue;
+                }
+            }
             let contract = match engine.load_dir(&path) {
                 Ok(c) => c,
                 Err(errors) => {
@@ -453,10 +468,14 @@ fn run_tests(contract: &Contract, bundle: &Path) -> Result<usize, Vec<String>> {
             .unwrap_or(&file)
             .to_string_lossy()
             .replace('\\', "/");
-        let text = match std::fs::read_to_string(&file) {
+        let text = match aftersale_core::cases::read_test_file(bundle, &file) {
             Ok(text) => text,
+            Err(aftersale_core::LoadError::Io { message, .. }) => {
+                failures.push(format!("cannot read `{rel}`: {message}"));
+                continue;
+            }
             Err(e) => {
-                failures.push(format!("cannot read `{rel}`: {e}"));
+                failures.push(e.to_string());
                 continue;
             }
         };

@@ -143,3 +143,62 @@ fn a_request_over_the_timeout_is_answered_408_in_json() {
         "{body}"
     );
 }
+
+/// Issue 13, item 7: request bodies go through the core's conversions, so a duplicate key in
+/// the facts, an exponent just over a schema bound and an `as_of` outside years 1..9999 are
+/// bad requests, as in the CLI.
+#[test]
+fn r_duplicate_fact_keys_inexact_exponents_and_far_as_ofs_are_bad_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("share");
+    std::fs::create_dir_all(bundle.join("terms")).unwrap();
+    std::fs::write(
+        bundle.join("contract.toml"),
+        "[contract]\nid = \"share\"\nversion = \"1\"\n[facts.share]\ntype = \"decimal\"\nmax = 1\noptional = true\n[terms.x]\n",
+    )
+    .unwrap();
+    std::fs::write(bundle.join("terms/x.rhai"), "1").unwrap();
+    let server = TestServer::start(dir.path(), ServerConfig::default());
+    let path = "/v1/contracts/share/evaluate";
+
+    let (status, body) = server.post_raw(
+        path,
+        br#"{"facts": {"share": 0.5, "share": 1}, "as_of": "2026-01-01"}"#.to_vec(),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("duplicate key `share` in `facts`"),
+        "{body}"
+    );
+    let (status, body) = server.post_raw(
+        "/v1/contracts/share/evaluate-batch",
+        br#"[{"facts": {"a": {"b": 1, "b": 2}}}]"#.to_vec(),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("duplicate key `b` in `facts.a`"),
+        "{body}"
+    );
+
+    let (status, body) = server.post_raw(
+        path,
+        br#"{"facts": {"share": 1.00000000000000000000000000001e0}, "as_of": "2026-01-01"}"#
+            .to_vec(),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_facts")),
+        "{body}"
+    );
+
+    let (status, body) = server.post(path, &json!({"facts": {}, "as_of": "0000-06-01"}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("years 1 to 9999"), "{body}");
+}

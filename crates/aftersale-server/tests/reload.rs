@@ -110,3 +110,96 @@ fn with_watch_a_changed_bundle_is_swapped_in_without_a_request() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Issue 13, item 5: a reload reads a bundle's files (test files included) only as regular
+/// files inside the bundle. A FIFO used to hang the reload and leak a blocked thread; a
+/// symlink to another tenant's contract let one tenant evaluate another's. (The client's own
+/// 30 s timeout is the hang guard.)
+#[cfg(unix)]
+#[test]
+fn r_reload_refuses_fifos_and_symlinks_out_of_the_bundle_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("tiny");
+    std::fs::create_dir_all(bundle.join("terms")).unwrap();
+    std::fs::create_dir_all(bundle.join("tests")).unwrap();
+    std::fs::write(
+        bundle.join("contract.toml"),
+        "[contract]\nid = \"tiny\"\nversion = \"1\"\n[terms.x]\n",
+    )
+    .unwrap();
+    std::fs::write(bundle.join("terms/x.rhai"), "1").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside.path().join("secret.toml"),
+        "secret = \"their terms\"\n",
+    )
+    .unwrap();
+    let server = TestServer::start(dir.path(), ServerConfig::default());
+
+    let fifo = bundle.join("tests/a.toml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (status, body) = server.post("/v1/admin/reload", &json!({}));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("`tests/a.toml` is not a regular file"),
+        "{body}"
+    );
+    std::fs::remove_file(&fifo).unwrap();
+
+    std::os::unix::fs::symlink(outside.path().join("secret.toml"), &fifo).unwrap();
+    let (status, body) = server.post("/v1/admin/reload", &json!({}));
+    assert_eq!(status, 422, "{body}");
+    let text = body.to_string();
+    assert!(
+        text.contains("`tests/a.toml` is a symlink to outside the bundle"),
+        "{body}"
+    );
+    assert!(!text.contains("secret"), "{body}");
+    std::fs::remove_file(&fifo).unwrap();
+    let (status, body) = server.post("/v1/admin/reload", &json!({}));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Issue 13, item 5, at the tenant level: a bundle folder one tenant links to another
+/// tenant's bundle is refused, naming the link and not where it leads.
+#[cfg(unix)]
+#[test]
+fn r_a_tenants_symlink_to_another_tenants_bundle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("globex/car-warranty");
+    std::fs::create_dir_all(theirs.join("terms")).unwrap();
+    std::fs::write(
+        theirs.join("contract.toml"),
+        "[contract]\nid = \"car-warranty\"\nversion = \"1\"\n[terms.x]\n",
+    )
+    .unwrap();
+    std::fs::write(theirs.join("terms/x.rhai"), "\"globex terms\"").unwrap();
+    std::fs::create_dir_all(dir.path().join("acme")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("globex/car-warranty"),
+        dir.path().join("acme/stolen"),
+    )
+    .unwrap();
+    let engine = aftersale_core::Engine::default();
+    let err =
+        aftersale_server::load_catalog(&engine, dir.path(), aftersale_server::Layout::Tenants)
+            .unwrap_err();
+    let messages: Vec<_> = err
+        .problems
+        .iter()
+        .map(|p| (p.tenant.as_str(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        [(
+            "acme",
+            "`stolen` is a symlink to outside the tenant's folder"
+        )],
+        "{err:?}"
+    );
+}

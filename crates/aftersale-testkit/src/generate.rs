@@ -53,7 +53,8 @@ impl Dictionary {
 fn collect_numbers(value: &Value, out: &mut BTreeSet<Decimal>) {
     match value {
         Value::Number(n) => {
-            if let Ok(d) = n.as_str().parse::<Decimal>() {
+            // Exponent forms too (`1.5e3` in params), exactly as the contract reads them.
+            if let Some(d) = aftersale_core::value::exact_decimal(n.as_str()) {
                 out.insert(d.normalize());
             }
         }
