@@ -24,17 +24,21 @@
 //! [`EVAL_STACK_BYTES`] stacks: rhai recurses on the stack and an overflow would abort the
 //! process, not fail one request.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod metrics;
 pub mod server;
 
-pub use catalog::{load_catalog, Catalog, CatalogError, Layout};
-pub use config::{hash_token, ConfigError, Role, ServerConfig};
-pub use server::{AppState, ReloadOutcome, ServeError, ServeOptions, Server, StartError};
+pub use catalog::{load_catalog, load_tenants, Catalog, CatalogError, Layout};
+pub use config::{hash_token, ConfigError, ResourceLimits, Role, ServerConfig};
+pub use server::{
+    AppState, ReloadOutcome, ServeError, ServeOptions, Server, StartError, TenantReload,
+};
 
 /// The stack of every server thread: as the CLI's evaluation threads (256 MiB, touched only
 /// as deep as an evaluation goes), since rhai recurses on the stack.
