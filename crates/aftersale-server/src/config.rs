@@ -13,7 +13,7 @@
 //! header_read_timeout_ms = 10000  # to send a request's head; also the keep-alive idle time
 //! max_running = 4              # evaluations running at once (default: 2 per core)
 //! max_queued = 256             # evaluations waiting for a slot; beyond, 503
-//! max_running_per_tenant = 4   # default: max_running
+//! max_running_per_tenant = 2   # default: 1 per core
 //! max_queued_per_tenant = 64   # beyond, 429 for that tenant only
 //! max_batch_inflight_bytes = 268435456  # results of evaluate-batch calls held at once; beyond, 503
 //!
@@ -120,13 +120,13 @@ pub struct ResourceLimits {
 impl Default for ResourceLimits {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let max_running = cores * 2;
         Self {
             max_connections: 1024,
             header_read_timeout_ms: 10_000,
-            max_running,
+            max_running: cores * 2,
             max_queued: 256,
-            max_running_per_tenant: max_running,
+            // A tenant may keep every core busy, never every slot.
+            max_running_per_tenant: cores,
             max_queued_per_tenant: 64,
             max_batch_inflight_bytes: 256 << 20,
         }
