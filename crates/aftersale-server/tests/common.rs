@@ -279,6 +279,27 @@ impl TestServer {
         self.server.as_ref().unwrap().local_addr()
     }
 
+    /// Polls `/metrics` until the series `name` (labels included) is at least `least`;
+    /// fails after 30 s.
+    pub fn wait_for_metric_at_least(&self, name: &str, least: u64) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, text) = self.get_text("/metrics");
+            assert_eq!(status, 200, "{text}");
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok());
+            if value.is_some_and(|v| v >= least) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{name}` not at least {least} in the metrics after 30 s:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls `/metrics` (with this server's token) until `line` is in it; fails after 30 s.
     pub fn wait_for_metric(&self, line: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
