@@ -12,9 +12,9 @@
 //! max_connections = 1024       # connections open at once; beyond, 503 and closed
 //! header_read_timeout_ms = 10000  # to send a request's head; also the keep-alive idle time
 //! max_running = 4              # evaluations running at once (default: 2 per core)
-//! max_queued = 256             # evaluations waiting for a slot; beyond, 503
+//! max_queued = 1024            # evaluations waiting for a slot; beyond, 503
 //! max_running_per_tenant = 2   # default: 1 per core
-//! max_queued_per_tenant = 64   # beyond, 429 for that tenant only
+//! max_queued_per_tenant = 512  # beyond, 429 for that tenant only
 //! max_batch_inflight_bytes = 268435456  # results of evaluate-batch calls held at once; beyond, 503
 //!
 //! [[tokens]]
@@ -124,10 +124,12 @@ impl Default for ResourceLimits {
             max_connections: 1024,
             header_read_timeout_ms: 10_000,
             max_running: cores * 2,
-            max_queued: 256,
+            max_queued: 1024,
             // A tenant may keep every core busy, never every slot.
             max_running_per_tenant: cores,
-            max_queued_per_tenant: 64,
+            // Half the server's queue: one tenant cannot fill it, and a burst at 2,000
+            // requests a second through a reload's pause fits (benches/README.md).
+            max_queued_per_tenant: 512,
             max_batch_inflight_bytes: 256 << 20,
         }
     }
