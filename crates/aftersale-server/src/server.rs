@@ -393,32 +393,42 @@ async fn refuse_browser_attacks(
     next.run(request).await
 }
 
-/// Whether `host` (`name[:port]`, as in a `Host` header) names the server at `addr`: a
-/// loopback name or the bound address, with the bound port (80 when absent).
+/// Whether `host` (`name[:port]`, as in a `Host` header) names the server at `addr`:
+/// `localhost`, `127.0.0.1`, `[::1]` or the bound address, with the bound port (80 when
+/// absent).
 fn is_own_host(host: &str, addr: SocketAddr) -> bool {
-    let (name, port) = match host.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((ip, tail)) => (&host[..ip.len() + 2], tail.strip_prefix(':')),
-            None => return false,
-        },
-        None => match host.rsplit_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
-        },
+    let is_bound = |ip: &str| {
+        ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip == addr.ip())
+    };
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some((ip, tail)) = bracketed.split_once(']') else {
+                return false;
+            };
+            let port = match tail.strip_prefix(':') {
+                Some(port) => Some(port),
+                None if tail.is_empty() => None,
+                None => return false,
+            };
+            (ip == "::1" || (ip.contains(':') && is_bound(ip)), port)
+        }
+        None => {
+            let (name, port) = match host.rsplit_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            };
+            let ok = name.eq_ignore_ascii_case("localhost")
+                || name == "127.0.0.1"
+                || (!name.contains(':') && is_bound(name));
+            (ok, port)
+        }
     };
     let port_ok = match port {
         Some(p) => p.parse::<u16>().is_ok_and(|p| p == addr.port()),
         None => addr.port() == 80,
     };
-    let bound = match addr {
-        SocketAddr::V4(a) => a.ip().to_string(),
-        SocketAddr::V6(a) => format!("[{}]", a.ip()),
-    };
-    let name_ok = name.eq_ignore_ascii_case("localhost")
-        || name == "127.0.0.1"
-        || name == "[::1]"
-        || name == bound;
-    port_ok && name_ok
+    name_ok && port_ok
 }
 
 /// The application: every route, behind the middleware stack.
@@ -748,4 +758,39 @@ fn watch(
         }
     });
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_hosts_are_loopback_names_or_the_bound_address_with_its_port() {
+        let v4: SocketAddr = "127.0.0.2:8080".parse().unwrap();
+        for host in [
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "127.0.0.2:8080",
+        ] {
+            assert!(is_own_host(host, v4), "{host}");
+        }
+        for host in [
+            "localhost",
+            "localhost:80",
+            "evil.example:8080",
+            "[localhost]:8080",
+            "[::1]x:8080",
+            "127.0.0.1:08080x",
+            "::1:8080",
+            "[::2]:8080",
+        ] {
+            assert!(!is_own_host(host, v4), "{host}");
+        }
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert!(is_own_host("[::1]", v6));
+        assert!(is_own_host("localhost", v6));
+        assert!(!is_own_host("[::1]:8080", v6));
+    }
 }
