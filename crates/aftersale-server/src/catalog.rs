@@ -1,6 +1,11 @@
 //! The set of contracts a server serves: every bundle under the rules folder, grouped by
-//! tenant and contract id, each id with its versions, checked whole (loaded, tests run,
-//! effective ranges disjoint) before it may serve.
+//! tenant and contract id, each id with its versions, each tenant's folder checked whole
+//! (loaded, tests run, effective ranges disjoint) before it may serve. Tenants load apart
+//! ([`load_tenants`]): a tenant with problems keeps what it served, the others move on.
+//!
+//! A tenant's folder is its own: a folder under it that is a symbolic link to somewhere
+//! outside it (another tenant's contract, say), or a tenant folder that is a link into
+//! another tenant's, is not followed but reported as that tenant's problem.
 //!
 //! A catalog is immutable: a reload builds a new one and swaps it in, so a request holds the
 //! `Arc` of the set it started on until it ends.

@@ -47,7 +47,7 @@ const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT",
 ];
 
-/// The label of a request's method: one of [`METHODS`], else `other`.
+/// The label of a request's method: a standard method (`GET`, `POST`, ...), else `other`.
 pub fn method_label(method: &axum::http::Method) -> &'static str {
     METHODS
         .iter()

@@ -1,7 +1,7 @@
 //! Starting, reloading and stopping the service: the shared state, the middleware stack
 //! (request id, structured logs, metrics, JSON errors, the loopback server's browser guard,
 //! timeout, body limit), the runtime with large-stack threads, the file watcher and graceful
-//! shutdown. Connections are accepted and bounded in [`crate::connections`].
+//! shutdown. Connections are accepted and bounded in the private `connections` module.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
