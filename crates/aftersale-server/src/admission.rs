@@ -376,6 +376,41 @@ mod tests {
         assert!(admission.admit("b").is_ok());
     }
 
+    #[tokio::test]
+    async fn a_request_dropped_while_waiting_leaves_the_queue() {
+        let admission = Admission::new(&limits(1, 1, 1, 1));
+        let running = admission.admit("a").unwrap().run().await.unwrap();
+        assert_eq!(
+            admission.load(),
+            Load {
+                running: 1,
+                queued: 0
+            }
+        );
+        let waiting = admission.admit("a").unwrap();
+        assert_eq!(
+            admission.load(),
+            Load {
+                running: 1,
+                queued: 1
+            }
+        );
+        // It cannot get the slot while `running` holds it: the wait times out (a request's
+        // timeout drops it the same way).
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(10), waiting.run());
+        assert!(waited.await.is_err());
+        assert_eq!(
+            admission.load(),
+            Load {
+                running: 1,
+                queued: 0
+            }
+        );
+        drop(running);
+        assert_eq!(admission.load(), Load::default());
+        assert!(admission.admit("a").is_ok());
+    }
+
     #[test]
     fn batch_bytes_never_exceed_the_limit_and_are_given_back() {
         let admission = Admission::new(&limits(1, 0, 1, 0));
