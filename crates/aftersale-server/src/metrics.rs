@@ -15,8 +15,8 @@
 //! - `aftersale_connection_header_timeouts_total` (closed: the head took too long)
 //! - `aftersale_rejections_total{reason}` (`connections`, `body_too_large`,
 //!   `forbidden_origin`, `forbidden_host`)
-//! - `aftersale_evaluations_running{tenant}`, `aftersale_evaluations_queued{tenant}`, and
-//!   without `tenant` for the whole server
+//! - `aftersale_evaluations_running{tenant}`, `aftersale_evaluations_queued{tenant}` (their
+//!   sums are the server's: each evaluation holds a place of its tenant and of the server)
 //! - `aftersale_evaluations_rejected_total{tenant, reason}` (`tenant_busy`, `overloaded`,
 //!   `batch_memory`)
 //! - `aftersale_batch_inflight_bytes`
@@ -201,13 +201,6 @@ impl Metrics {
         }
         out.push_str("# HELP aftersale_evaluations_running Evaluations running now, by tenant.\n# TYPE aftersale_evaluations_running gauge\n");
         let loads = admission.tenant_loads();
-        if all {
-            let _ = writeln!(
-                out,
-                "aftersale_evaluations_running {}",
-                admission.load().running
-            );
-        }
         for (tenant, load) in loads.iter().filter(|(t, _)| scope.shows(t)) {
             let _ = writeln!(
                 out,
@@ -217,13 +210,6 @@ impl Metrics {
             );
         }
         out.push_str("# HELP aftersale_evaluations_queued Evaluations admitted and waiting for a slot, by tenant.\n# TYPE aftersale_evaluations_queued gauge\n");
-        if all {
-            let _ = writeln!(
-                out,
-                "aftersale_evaluations_queued {}",
-                admission.load().queued
-            );
-        }
         for (tenant, load) in loads.iter().filter(|(t, _)| scope.shows(t)) {
             let _ = writeln!(
                 out,

@@ -284,7 +284,8 @@ fn a_tenant_over_its_share_gets_429_others_are_served_and_a_full_server_answers_
 
     // With globex spinning too, the server is full: a third tenant gets 503.
     let globex_spin = spin_in_background(&server, "globex-secret", 12);
-    server.wait_for_metric("aftersale_evaluations_running 2");
+    server.wait_for_metric("aftersale_evaluations_running{tenant=\"globex\"} 1");
+    server.wait_for_metric("aftersale_evaluations_running{tenant=\"acme\"} 1");
     let response = evaluate_tiny(&server, "initech-secret");
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "1");
@@ -301,12 +302,13 @@ fn a_tenant_over_its_share_gets_429_others_are_served_and_a_full_server_answers_
         "{metrics}"
     );
     assert!(
-        metrics.contains("\naftersale_evaluations_queued 0\n"),
+        metrics.contains("\naftersale_evaluations_queued{tenant=\"acme\"} 0\n"),
         "{metrics}"
     );
     assert_eq!(acme_spin.join().unwrap(), (200, 12));
     assert_eq!(globex_spin.join().unwrap(), (200, 12));
-    server.wait_for_metric("aftersale_evaluations_running 0");
+    server.wait_for_metric("aftersale_evaluations_running{tenant=\"acme\"} 0");
+    server.wait_for_metric("aftersale_evaluations_running{tenant=\"globex\"} 0");
 }
 
 #[test]
@@ -324,7 +326,7 @@ fn a_batch_whose_request_timed_out_stops_and_gives_its_slot_back() {
         (408, Some("timeout"))
     );
     // Stopped at its next item: the slot is free long before the batch could have ended.
-    server.wait_for_metric("aftersale_evaluations_running 0");
+    server.wait_for_metric("aftersale_evaluations_running{tenant=\"default\"} 0");
 }
 
 #[test]
