@@ -13,6 +13,7 @@
 //! - `aftersale_http_requests_in_flight`
 //! - `aftersale_connections_open`, `aftersale_connections_accepted_total`
 //! - `aftersale_connection_header_timeouts_total` (closed: the head took too long)
+//! - `aftersale_connections_evicted_total` (closed at the limit: it had sent no request)
 //! - `aftersale_rejections_total{reason}` (`connections`, `body_too_large`,
 //!   `forbidden_origin`, `forbidden_host`)
 //! - `aftersale_evaluations_running{tenant}`, `aftersale_evaluations_queued{tenant}` (their
@@ -106,6 +107,7 @@ pub struct Metrics {
     connections_open: AtomicI64,
     connections_accepted: AtomicU64,
     header_timeouts: AtomicU64,
+    evictions: AtomicU64,
 }
 
 /// Counts a request (or a connection) as in flight until dropped.
@@ -141,6 +143,11 @@ impl Metrics {
         self.connections_accepted.fetch_add(1, Ordering::Relaxed);
         self.connections_open.fetch_add(1, Ordering::Relaxed);
         InFlight(&self.connections_open)
+    }
+
+    /// Counts a connection closed to make room at the limit (it had sent no request).
+    pub fn record_eviction(&self) {
+        self.evictions.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a connection closed because its request head took too long.
@@ -324,6 +331,11 @@ impl Metrics {
             out,
             "# HELP aftersale_connection_header_timeouts_total Connections closed because a request head took longer than `header_read_timeout_ms` (idle keep-alive included).\n# TYPE aftersale_connection_header_timeouts_total counter\naftersale_connection_header_timeouts_total {}",
             self.header_timeouts.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP aftersale_connections_evicted_total Connections that had sent no request, closed to make room for a new one at `max_connections`.\n# TYPE aftersale_connections_evicted_total counter\naftersale_connections_evicted_total {}",
+            self.evictions.load(Ordering::Relaxed)
         );
         out.push_str("# HELP aftersale_rejections_total Connections and requests refused before any work, by reason.\n# TYPE aftersale_rejections_total counter\n");
         for (reason, n) in snapshot(&self.rejections).iter() {

@@ -78,7 +78,7 @@ fn a_slow_request_head_and_an_idle_keep_alive_connection_are_closed() {
 }
 
 #[test]
-fn connections_over_the_limit_are_answered_503_and_the_server_recovers() {
+fn at_the_limit_a_new_client_pushes_out_the_oldest_connection_that_sent_nothing() {
     let dir = tempfile::tempdir().unwrap();
     tiny_bundle(&dir.path().join("tiny"));
     let mut config = ServerConfig::default();
@@ -87,8 +87,41 @@ fn connections_over_the_limit_are_answered_503_and_the_server_recovers() {
     let server = TestServer::start(dir.path(), config);
     let addr = server.addr();
 
-    // A client holds every connection, half-open (no request sent).
-    let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // A client holds every connection, half-open (no request sent), and opens as many more:
+    // each pushes out the oldest of its own.
+    let mut held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut more: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    for stream in &mut held {
+        assert_eq!(read_until_closed(stream), "");
+    }
+    // A new client is served, in place of the oldest silent connection.
+    let answer = raw_http(addr, &get(addr, "/healthz"));
+    assert_eq!(status_of(&answer), 200, "{answer}");
+    assert_eq!(read_until_closed(&mut more[0]), "");
+    server.wait_for_metric("aftersale_connections_evicted_total 9");
+}
+
+#[test]
+fn at_the_limit_with_every_connection_in_use_a_new_one_is_answered_503() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_bundle(&dir.path().join("tiny"));
+    let mut config = ServerConfig::default();
+    config.resources.max_connections = 8;
+    config.resources.header_read_timeout_ms = 60_000;
+    let server = TestServer::start(dir.path(), config);
+    let addr = server.addr();
+
+    // Every connection has sent a request and is kept alive.
+    let held: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            write!(stream, "GET /healthz HTTP/1.1\r\nhost: {addr}\r\n\r\n").unwrap();
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 200");
+            stream
+        })
+        .collect();
     // Each further one is answered at once: 503 with Retry-After, closed.
     for _ in 0..20 {
         let answer = raw_http(addr, &get(addr, "/healthz"));
@@ -120,6 +153,10 @@ fn connections_over_the_limit_are_answered_503_and_the_server_recovers() {
         server.wait_for_metric_at_least("aftersale_rejections_total{reason=\"connections\"}", 20);
     assert!(
         metrics.contains("\naftersale_connections_open "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\naftersale_connections_evicted_total 0\n"),
         "{metrics}"
     );
 }
