@@ -9,7 +9,7 @@
 //! max_batch = 1000             # optional: most requests in one evaluate-batch call
 //!
 //! [limits]                     # optional, every key too (defaults shown)
-//! max_connections = 1024       # connections open at once; beyond, 503 and closed
+//! max_connections = 1024       # open at once; at the limit the oldest silent one is closed, else 503
 //! header_read_timeout_ms = 10000  # to send a request's head; also the keep-alive idle time
 //! max_running = 4              # evaluations running at once (default: 2 per core)
 //! max_queued = 1024            # evaluations waiting for a slot; beyond, 503
@@ -97,7 +97,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ResourceLimits {
-    /// Connections open at once; one more is answered 503 and closed.
+    /// Connections open at once. At the limit the oldest connection that has not sent a
+    /// request yet is closed to make room; when every one has, a new one is answered 503
+    /// and closed.
     pub max_connections: usize,
     /// How long a client may take to send a request's head, counted from the connection's
     /// start and, on a kept-alive connection, from the end of the previous response: the
