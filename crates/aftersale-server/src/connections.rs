@@ -99,6 +99,8 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
         .keep_alive(true);
+    // Tells the connections the server is stopping.
+    let stopping = tokio::sync::watch::Sender::new(false);
     let mut next_id: u64 = 0;
     loop {
         let accepted = tokio::select! {
@@ -141,25 +143,41 @@ pub(crate) async fn serve(
         ));
         let serving = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         let (state, open) = (state.clone(), Arc::clone(&open));
+        let mut stopping = stopping.subscribe();
         tokio::spawn(async move {
             let _open = state.metrics().open_connection();
-            tokio::select! {
-                ended = serving => {
-                    if let Err(e) = ended {
-                        if e.is_timeout() {
-                            state.metrics().record_header_timeout();
-                        } else {
-                            tracing::debug!("connection ended: {e}");
+            tokio::pin!(serving);
+            let mut shutting_down = false;
+            loop {
+                tokio::select! {
+                    ended = &mut serving => {
+                        if let Err(e) = ended {
+                            if e.is_timeout() {
+                                state.metrics().record_header_timeout();
+                            } else {
+                                tracing::debug!("connection ended: {e}");
+                            }
+                        }
+                        break;
+                    }
+                    // Dropping the connection closes it.
+                    () = connection.evict.notified() => break,
+                    // hyper's graceful shutdown closes an idle connection at once but waits
+                    // for a first request head begun and not finished (up to the header
+                    // timeout): such a connection has nothing to finish, so it is dropped.
+                    stopped = stopping.wait_for(|stop| *stop), if !shutting_down => {
+                        shutting_down = true;
+                        if stopped.is_err() || !connection.spoke.load(Ordering::Acquire) {
+                            break;
                         }
                     }
                 }
-                // Dropping the connection closes it.
-                () = connection.evict.notified() => {}
             }
             open.close(id);
         });
     }
     drop(listener);
+    let _ = stopping.send(true);
     graceful.shutdown().await;
     Ok(())
 }

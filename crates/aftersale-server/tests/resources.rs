@@ -184,8 +184,10 @@ fn shutdown_does_not_wait_on_idle_connections() {
     kept_alive.read_exact(&mut first).unwrap();
     assert_eq!(&first, b"HTTP/1.1 200");
     let mut never_used = TcpStream::connect(addr).unwrap();
-    // The two, and the client's own connection asking for the metrics.
-    server.wait_for_metric_at_least("aftersale_connections_open", 3);
+    let mut half_a_head = TcpStream::connect(addr).unwrap();
+    write!(half_a_head, "GET /healthz HTTP/1.1\r\nhost: {addr}\r\n").unwrap();
+    // The three, and the client's own connection asking for the metrics.
+    server.wait_for_metric_at_least("aftersale_connections_open", 4);
 
     let running = server.server.take().unwrap();
     let (done, finished) = std::sync::mpsc::channel();
@@ -200,6 +202,7 @@ fn shutdown_does_not_wait_on_idle_connections() {
     );
     read_until_closed(&mut kept_alive);
     assert_eq!(read_until_closed(&mut never_used), "");
+    read_until_closed(&mut half_a_head);
 }
 
 #[test]
