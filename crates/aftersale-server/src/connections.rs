@@ -1,8 +1,8 @@
 //! Accepting connections, bounded: at most `max_connections` open at once, each given
 //! `header_read_timeout_ms` to send a request's head (counted from the connection's start
 //! and, kept alive, from the end of the previous response: hyper's timer, so also the idle
-//! keep-alive timeout), and a graceful shutdown that closes idle connections at once and
-//! lets requests in flight finish.
+//! keep-alive timeout), and a graceful shutdown that closes idle connections (and those in
+//! the middle of their first request head) at once and lets requests in flight finish.
 //!
 //! At the limit, the oldest connection that has not sent a whole request yet is closed to
 //! make room: a client holding many half-open connections (slowloris) then only pushes out
