@@ -17,10 +17,12 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::admission::Running;
 use crate::auth::Caller;
 use crate::catalog::{Bundle, Selector, Tenant};
+use crate::config::ALL_TENANTS;
 use crate::error::{ApiError, ErrorBody};
-use crate::server::{AppState, ReloadOutcome};
+use crate::server::{AppState, TenantReload};
 
 /// The OpenAPI document's frame; the paths come from [`routes`].
 #[derive(OpenApi)]
@@ -470,6 +472,18 @@ fn prepare(
     Ok((bundle, request))
 }
 
+/// Admits an evaluation of `tenant` (or refuses it at once, 429 or 503 with `Retry-After`)
+/// and waits for its slot; the request's timeout bounds the wait.
+async fn admit(state: &AppState, tenant: &str) -> Result<Running, ApiError> {
+    let admitted = state.admission().admit(tenant).map_err(|refusal| {
+        state
+            .metrics()
+            .record_eval_rejection(tenant, refusal.reason());
+        ApiError::from(refusal)
+    })?;
+    admitted.run().await
+}
+
 /// Evaluates on the blocking pool, whose threads have the large stacks rhai needs
 /// ([`crate::EVAL_STACK_BYTES`]); a panic there becomes a 500, never an abort.
 async fn on_eval_thread<T: Send + 'static>(
@@ -491,6 +505,8 @@ async fn on_eval_thread<T: Send + 'static>(
         (status = 404, description = "Unknown contract or version, or none in force", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "A term failed on these facts", body = ErrorBody),
+        (status = 429, description = "The caller's tenant has as many evaluations running and waiting as it may; see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "The server has as many evaluations running and waiting as it may; see `Retry-After`", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -502,7 +518,14 @@ async fn evaluate(
 ) -> Result<Json<Decision>, ApiError> {
     let tenant_name = caller.tenant()?.to_string();
     let (bundle, request) = with_tenant(&state, &caller, |tenant| prepare(tenant, &id, body))?;
-    let result = on_eval_thread(move || bundle.contract.evaluate(&request)).await?;
+    let running = admit(&state, &tenant_name).await?;
+    // The slot goes with the work: it is given back when the evaluation ends (bounded by
+    // the contract's `max_duration_ms`), even if the request timed out meanwhile.
+    let result = on_eval_thread(move || {
+        let _running = running;
+        bundle.contract.evaluate(&request)
+    })
+    .await?;
     result.map(Json).map_err(|e| {
         state
             .metrics()
@@ -521,6 +544,8 @@ async fn evaluate(
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 404, description = "Unknown contract", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "The caller's tenant has as many evaluations running and waiting as it may; see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "The server has as many evaluations running and waiting as it may, or its batches' results hold `max_batch_inflight_bytes`; see `Retry-After`", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -529,7 +554,7 @@ async fn evaluate_batch(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Vec<EvaluateRequest>>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+) -> Result<Response, ApiError> {
     let max = state.config().limits.max_batch;
     if body.len() > max {
         return Err(ApiError::bad_request(
@@ -549,38 +574,61 @@ async fn evaluate_batch(
         with_tenant(&state, &caller, |tenant| {
             Ok(body.into_iter().map(|b| prepare(tenant, &id, b)).collect())
         })?;
+    let refused = |refusal: crate::admission::Refusal| {
+        state
+            .metrics()
+            .record_eval_rejection(&tenant_name, refusal.reason());
+        ApiError::from(refusal)
+    };
+    let mut held = state.admission().batch_bytes().map_err(refused)?;
+    let running = admit(&state, &tenant_name).await?;
     let worker_state = state.clone();
+    let worker_tenant = tenant_name.clone();
     // A blocking task cannot be cancelled: when the request is dropped (timeout, client
     // gone), the flag stops the batch at its next item instead of deciding the rest for
     // no one.
     let abandoned = AbandonOnDrop::default();
     let flag = Arc::clone(&abandoned.0);
-    let items = on_eval_thread(move || {
-        prepared
-            .into_iter()
-            .map_while(|item| {
-                (!flag.load(std::sync::atomic::Ordering::Relaxed)).then_some(item)
-            })
-            .map(|item| {
-                let outcome = item.and_then(|(bundle, request)| {
-                    bundle.contract.evaluate(&request).map_err(|e| {
-                        worker_state.metrics().record_eval_error(&tenant_name, &id, e.code());
-                        ApiError::from(&e)
-                    })
-                });
-                match outcome {
-                    Ok(decision) => serde_json::to_value(decision),
-                    Err(e) => serde_json::to_value(e.into_batch_item()),
-                }
-                .unwrap_or_else(|e| {
-                    serde_json::json!({"error": {"code": "internal", "message": format!("cannot serialise the result: {e}"), "status": 500}})
+    let answer = on_eval_thread(move || {
+        let _running = running;
+        // The answer is built as text item by item, each counted against
+        // `max_batch_inflight_bytes` before it is kept.
+        let mut out = Vec::from(*b"[");
+        for item in prepared {
+            if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let outcome = item.and_then(|(bundle, request)| {
+                bundle.contract.evaluate(&request).map_err(|e| {
+                    worker_state
+                        .metrics()
+                        .record_eval_error(&worker_tenant, &id, e.code());
+                    ApiError::from(&e)
                 })
-            })
-            .collect::<Vec<_>>()
+            });
+            let text = match outcome {
+                Ok(decision) => serde_json::to_value(decision),
+                Err(e) => serde_json::to_value(e.into_batch_item()),
+            }
+            .and_then(|value| serde_json::to_vec(&value))
+            .unwrap_or_else(|e| {
+                serde_json::json!({"error": {"code": "internal", "message": format!("cannot serialise the result: {e}"), "status": 500}}).to_string().into_bytes()
+            });
+            held.grow(text.len() + 1)?;
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&text);
+        }
+        out.push(b']');
+        Ok::<_, crate::admission::Refusal>((out, held))
     })
     .await?;
     drop(abandoned);
-    Ok(Json(items))
+    let (text, held) = answer.map_err(refused)?;
+    let response = ([(header::CONTENT_TYPE, "application/json")], text).into_response();
+    drop(held);
+    Ok(response)
 }
 
 /// Sets its flag when dropped; dropped before the batch ends, the request went away.
@@ -601,22 +649,23 @@ impl Drop for AbandonOnDrop {
 pub struct ReloadReport {
     /// Always true: the new set is serving.
     pub reloaded: bool,
-    /// Contract versions now served, over all tenants.
+    /// Contract versions now served, over the tenants the caller sees.
     pub versions: usize,
-    /// Test cases run and passed before the swap.
+    /// Test cases run and passed before the swap, over the tenants the caller sees.
     pub tests_passed: usize,
     /// When the new set was loaded, RFC 3339.
     pub loaded_at: String,
 }
 
-/// Loads the rules folder anew, checks every bundle and runs its tests; only when all pass
-/// is the new set swapped in. On failure the previous set keeps serving.
+/// Loads the rules folder anew, checks every bundle and runs its tests; each tenant whose
+/// folder passes is swapped in, on its own. A tenant with problems keeps serving its
+/// previous set. The answer covers the tenants the caller sees.
 #[utoipa::path(post, path = "/v1/admin/reload", tag = "admin",
     responses(
         (status = 200, description = "The new set is serving", body = ReloadReport),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 403, description = "Not an admin token", body = ErrorBody),
-        (status = 422, description = "A bundle is broken or its tests fail; the previous set keeps serving (`problems` lists the caller's tenant's)", body = ErrorBody),
+        (status = 422, description = "A bundle is broken or its tests fail; the previous set of that tenant keeps serving (`problems` lists the caller's tenant's)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -626,35 +675,68 @@ async fn reload(
 ) -> Result<Json<ReloadReport>, ApiError> {
     caller.require_admin()?;
     tracing::info!(by = %caller.name, "reload requested");
-    match state.reload().await {
-        ReloadOutcome::Swapped {
-            versions,
-            tests_passed,
-            loaded_at,
-        } => Ok(Json(ReloadReport {
+    let outcome = state.reload().await;
+    let mut problems: Vec<crate::catalog::Problem> = outcome
+        .refused
+        .iter()
+        .flat_map(|e| e.problems.iter().cloned())
+        .collect();
+    let (mut versions, mut tests_passed) = (0, 0);
+    let mut swapped = Vec::new();
+    for (tenant, result) in outcome
+        .tenants
+        .into_iter()
+        .filter(|(t, _)| caller.sees_tenant(t))
+    {
+        match result {
+            TenantReload::Swapped {
+                versions: v,
+                tests_passed: t,
+            } => {
+                versions += v;
+                tests_passed += t;
+                swapped.push(tenant);
+            }
+            TenantReload::Failed {
+                problems: p,
+                versions: v,
+            } => {
+                versions += v;
+                problems.extend(p);
+            }
+        }
+    }
+    if problems.is_empty() {
+        return Ok(Json(ReloadReport {
             reloaded: true,
             versions,
             tests_passed,
-            loaded_at: loaded_at.to_rfc3339(),
-        })),
-        ReloadOutcome::Failed(error) => {
-            let total = error.problems.len();
-            let mut api = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "reload_failed",
-                format!(
-                    "reload refused: {total} problem{} found; the previous contracts keep serving",
-                    if total == 1 { "" } else { "s" }
-                ),
-            );
-            api.detail.problems = error
-                .problems
-                .into_iter()
-                .filter(|p| p.tenant.is_empty() || caller.sees_tenant(&p.tenant))
-                .collect();
-            Err(api)
-        }
+            loaded_at: outcome.loaded_at.to_rfc3339(),
+        }));
     }
+    let total = problems.len();
+    let swapped_text = if swapped.is_empty() || outcome.refused.is_some() {
+        String::new()
+    } else {
+        format!(
+            "; swapped in: {}",
+            swapped
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut api = ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reload_failed",
+        format!(
+            "reload refused: {total} problem{} found; the previous contracts keep serving{swapped_text}",
+            if total == 1 { "" } else { "s" }
+        ),
+    );
+    api.detail.problems = problems;
+    Err(api)
 }
 
 /// Liveness.
@@ -685,24 +767,40 @@ pub struct Ready {
     pub loaded_at: String,
     /// Whether the last reload (if any) failed, leaving an older set serving.
     pub last_reload_failed: bool,
+    /// How many tenants' folders did not load the last time (at start-up such a tenant
+    /// serves nothing; after, what it served before).
+    pub failing_tenant_count: usize,
+    /// Those of them the caller's token may see (every one without a config file, or for
+    /// an operator's `*` token); empty without a token.
+    pub failing_tenants: Vec<String>,
 }
 
-/// Whether the server serves contracts (always, once started: it refuses to start without).
+/// Whether the server serves contracts (always, once started: it refuses to start with
+/// no tenant to serve), and which tenants' folders are refused.
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses((status = 200, description = "Serving", body = Ready))
 )]
-async fn readyz(State(state): State<AppState>) -> Json<Ready> {
+async fn readyz(State(state): State<AppState>, caller: Result<Caller, ApiError>) -> Json<Ready> {
     let catalog = state.catalog();
+    let failing: Vec<&str> = catalog.failing().map(|(t, _)| t).collect();
     Json(Ready {
         status: "ready".into(),
         versions: catalog.version_count(),
         loaded_at: catalog.loaded_at().to_rfc3339(),
         last_reload_failed: state.last_reload_failed(),
+        failing_tenant_count: failing.len(),
+        failing_tenants: failing
+            .into_iter()
+            .filter(|t| caller.as_ref().is_ok_and(|c| c.sees_tenant(t)))
+            .map(str::to_string)
+            .collect(),
     })
 }
 
-/// Prometheus metrics: requests by route and status, latency histogram, evaluation errors
-/// per contract, loaded versions. Needs an admin token when tokens are configured.
+/// Prometheus metrics: requests by route and status, latency histogram, connections,
+/// refusals by reason, evaluations running and waiting, evaluation errors per contract,
+/// loaded versions. Needs an admin token when tokens are configured; a tenant's admin sees
+/// only its tenant's series.
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses(
         (status = 200, description = "Prometheus text exposition format", content_type = "text/plain; version=0.0.4", body = String),
@@ -713,7 +811,16 @@ async fn readyz(State(state): State<AppState>) -> Json<Ready> {
 )]
 async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let text = state.metrics().render(&state.catalog());
+    // The operator, and the one tenant of a server without configuration, see everything;
+    // a tenant's admin sees its tenant's series only.
+    let scope = if !state.config().authenticates() || caller.tenant == ALL_TENANTS {
+        crate::metrics::Scope::All
+    } else {
+        crate::metrics::Scope::Tenant(&caller.tenant)
+    };
+    let text = state
+        .metrics()
+        .render(&state.catalog(), state.admission(), scope);
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -1,6 +1,11 @@
 //! The set of contracts a server serves: every bundle under the rules folder, grouped by
-//! tenant and contract id, each id with its versions, checked whole (loaded, tests run,
-//! effective ranges disjoint) before it may serve.
+//! tenant and contract id, each id with its versions, each tenant's folder checked whole
+//! (loaded, tests run, effective ranges disjoint) before it may serve. Tenants load apart
+//! ([`load_tenants`]): a tenant with problems keeps what it served, the others move on.
+//!
+//! A tenant's folder is its own: a folder under it that is a symbolic link to somewhere
+//! outside it (another tenant's contract, say), or a tenant folder that is a link into
+//! another tenant's, is not followed but reported as that tenant's problem.
 //!
 //! A catalog is immutable: a reload builds a new one and swaps it in, so a request holds the
 //! `Arc` of the set it started on until it ends.
@@ -44,7 +49,7 @@ pub struct Bundle {
 
 /// One tenant's contracts: each id's versions, ordered by `effective_from` (open start
 /// first), then by version text.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Tenant {
     contracts: BTreeMap<String, Vec<Arc<Bundle>>>,
 }
@@ -52,7 +57,8 @@ pub struct Tenant {
 /// Every tenant's contracts, as loaded at one moment.
 #[derive(Debug)]
 pub struct Catalog {
-    tenants: BTreeMap<String, Tenant>,
+    tenants: BTreeMap<String, Arc<Tenant>>,
+    failing: BTreeMap<String, Vec<Problem>>,
     loaded_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -121,6 +127,38 @@ pub enum SelectError {
 }
 
 impl Catalog {
+    /// The catalog to serve after a load: each tenant that loaded replaces its contracts;
+    /// one that did not keeps those of `previous` (none at start-up) and is listed as
+    /// failing with its problems; a tenant whose folder is gone is gone.
+    pub fn merge(previous: Option<&Catalog>, loads: TenantLoads) -> Catalog {
+        let mut tenants = BTreeMap::new();
+        let mut failing = BTreeMap::new();
+        for (name, load) in loads {
+            match load {
+                Ok(tenant) => {
+                    tenants.insert(name, Arc::new(tenant));
+                }
+                Err(problems) => {
+                    if let Some(kept) = previous.and_then(|p| p.tenants.get(&name)) {
+                        tenants.insert(name.clone(), Arc::clone(kept));
+                    }
+                    failing.insert(name, problems);
+                }
+            }
+        }
+        Catalog {
+            tenants,
+            failing,
+            loaded_at: chrono::Utc::now(),
+        }
+    }
+
+    /// The tenants whose folder did not load the last time, with its problems: each serves
+    /// what it served before (nothing, when it failed at start-up).
+    pub fn failing(&self) -> impl Iterator<Item = (&str, &[Problem])> {
+        self.failing.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+
     /// When it was loaded.
     pub fn loaded_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.loaded_at
@@ -128,17 +166,17 @@ impl Catalog {
 
     /// A tenant's contracts; `None` when the tenant has no folder.
     pub fn tenant(&self, name: &str) -> Option<&Tenant> {
-        self.tenants.get(name)
+        self.tenants.get(name).map(Arc::as_ref)
     }
 
-    /// Every tenant, by name.
+    /// Every tenant serving contracts, by name.
     pub fn tenants(&self) -> impl Iterator<Item = (&str, &Tenant)> {
-        self.tenants.iter().map(|(k, v)| (k.as_str(), v))
+        self.tenants.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
     }
 
     /// How many contract versions are loaded, over all tenants.
     pub fn version_count(&self) -> usize {
-        self.tenants.values().map(Tenant::version_count).sum()
+        self.tenants.values().map(|t| t.version_count()).sum()
     }
 }
 
@@ -158,6 +196,15 @@ impl Tenant {
     /// How many contract versions it has.
     pub fn version_count(&self) -> usize {
         self.contracts.values().map(Vec::len).sum()
+    }
+
+    /// How many test cases its bundles passed when they were loaded.
+    pub fn tests_passed(&self) -> usize {
+        self.contracts
+            .values()
+            .flatten()
+            .map(|b| b.tests_passed)
+            .sum()
     }
 
     /// Picks the version a request gets, and reads its `as_of` (a date or an RFC 3339
@@ -247,6 +294,11 @@ fn range_text(contract: &Contract) -> String {
     }
 }
 
+/// What loading each tenant of a rules folder gave: its contracts, or every problem that
+/// keeps it from serving. Tenants load apart, so one tenant's broken bundle leaves the others
+/// alone.
+pub type TenantLoads = BTreeMap<String, Result<Tenant, Vec<Problem>>>;
+
 /// Loads every bundle under `rules`, runs each bundle's test cases and checks versions;
 /// returns the catalog only when nothing is wrong, else every problem found.
 pub fn load_catalog(
@@ -254,8 +306,36 @@ pub fn load_catalog(
     rules: &Path,
     layout: Layout,
 ) -> Result<Catalog, CatalogError> {
-    let mut problems = Vec::new();
+    let loads = load_tenants(engine, rules, layout)?;
+    let problems: Vec<Problem> = loads
+        .values()
+        .filter_map(|load| load.as_ref().err())
+        .flatten()
+        .cloned()
+        .collect();
+    if problems.is_empty() {
+        Ok(Catalog::merge(None, loads))
+    } else {
+        Err(CatalogError { problems })
+    }
+}
+
+/// Loads each tenant of `rules` on its own: every bundle under its folder loaded, its test
+/// cases run and its versions checked. Fails as a whole only when the rules folder cannot be
+/// read, or when no tenant has a bundle and none has a problem.
+pub fn load_tenants(
+    engine: &Engine,
+    rules: &Path,
+    layout: Layout,
+) -> Result<TenantLoads, CatalogError> {
     let rules_name = rules.display().to_string();
+    let rules_problem = |message: String| CatalogError {
+        problems: vec![Problem {
+            tenant: String::new(),
+            bundle: rules_name.clone(),
+            message,
+        }],
+    };
     let tenant_dirs: Vec<(String, PathBuf)> = match layout {
         Layout::SingleTenant => vec![(DEFAULT_TENANT.to_string(), rules.to_path_buf())],
         Layout::Tenants => match sorted_subdirs(rules) {
@@ -271,119 +351,147 @@ pub fn load_catalog(
                     }
                 })
                 .collect(),
-            Err(e) => {
-                return Err(CatalogError {
-                    problems: vec![Problem {
-                        tenant: String::new(),
-                        bundle: rules_name,
-                        message: format!("cannot read the rules folder: {e}"),
-                    }],
-                })
-            }
+            Err(e) => return Err(rules_problem(format!("cannot read the rules folder: {e}"))),
         },
     };
-    let mut tenants = BTreeMap::new();
+    // Each tenant's folder as the file system resolves it: a tenant folder that is a link
+    // into another tenant's folder would serve that tenant's contracts as its own.
+    let roots: Vec<Option<PathBuf>> = tenant_dirs
+        .iter()
+        .map(|(_, dir)| dir.canonicalize().ok())
+        .collect();
+    let mut loads = TenantLoads::new();
     let mut any_bundle = false;
-    for (tenant_name, dir) in tenant_dirs {
-        // A tenant's bundle reached through a symlink must lie inside the tenant's folder: a
-        // link to another tenant's bundle would let one tenant evaluate another's contract.
-        let tenant_root = (layout == Layout::Tenants)
-            .then(|| dir.canonicalize().ok())
-            .flatten();
+    for (i, (tenant_name, dir)) in tenant_dirs.iter().enumerate() {
+        let mut problems = Vec::new();
+        let Some(root) = roots.get(i).cloned().flatten() else {
+            problems.push(Problem {
+                tenant: tenant_name.clone(),
+                bundle: dir.display().to_string(),
+                message: "cannot read folder: it cannot be resolved".into(),
+            });
+            loads.insert(tenant_name.clone(), Err(problems));
+            continue;
+        };
+        let is_link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+        let into_other = roots
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && other.as_ref().is_some_and(|o| root.starts_with(o)));
+        if is_link && into_other {
+            problems.push(Problem {
+                tenant: tenant_name.clone(),
+                bundle: dir.display().to_string(),
+                message: format!(
+                    "tenant folder `{tenant_name}` is a symbolic link into another tenant's folder: not followed"
+                ),
+            });
+            loads.insert(tenant_name.clone(), Err(problems));
+            continue;
+        }
         let mut bundles = Vec::new();
-        if let Err(e) = find_bundles(&dir, 0, &mut bundles) {
+        let mut escapes = Vec::new();
+        if let Err(e) = find_bundles(dir, &root, 0, &mut bundles, &mut escapes) {
             problems.push(Problem {
                 tenant: tenant_name.clone(),
                 bundle: dir.display().to_string(),
                 message: format!("cannot read folder: {e}"),
             });
         }
-        any_bundle |= !bundles.is_empty();
-        let mut tenant = Tenant::default();
-        for path in bundles {
-            let mut bad = |message: String| {
-                problems.push(Problem {
-                    tenant: tenant_name.clone(),
-                    bundle: path.display().to_string(),
-                    message,
-                });
-            };
-            if let Some(root) = &tenant_root {
-                if !path.canonicalize().is_ok_and(|p| p.starts_with(root)) {
-                    let rel = path.strip_prefix(&dir).unwrap_or(&path);
-                    bad(format!(
-                        "`{}` is a symlink to outside the tenant's folder",
-                        rel.display()
-                    ));
-                    continue;
-                }
-            }
-            let contract = match engine.load_dir(&path) {
-                Ok(c) => c,
-                Err(errors) => {
-                    for e in errors.errors {
-                        bad(e.to_string());
-                    }
-                    continue;
-                }
-            };
-            let tests_passed = match run_tests(&contract, &path) {
-                Ok(n) => n,
-                Err(failures) => {
-                    for f in failures {
-                        bad(f);
-                    }
-                    continue;
-                }
-            };
-            tenant
-                .contracts
-                .entry(contract.id().to_string())
-                .or_insert_with(Vec::new)
-                .push(Arc::new(Bundle {
-                    contract,
-                    path: path.clone(),
-                    tests_passed,
-                }));
-        }
-        for versions in tenant.contracts.values_mut() {
-            versions.sort_by(|a, b| {
-                (a.contract.effective_from(), a.contract.version())
-                    .cmp(&(b.contract.effective_from(), b.contract.version()))
+        for link in escapes {
+            problems.push(Problem {
+                tenant: tenant_name.clone(),
+                bundle: link.display().to_string(),
+                message: format!(
+                    "`{}` is a symbolic link to a folder outside tenant `{tenant_name}`'s folder: not followed",
+                    // Named within the tenant's folder: where the server keeps its folders is
+                    // not the tenant's business.
+                    link.strip_prefix(dir).unwrap_or(&link).display()
+                ),
             });
-            problems.extend(
-                version_conflicts(versions)
-                    .into_iter()
-                    .map(|(bundle, message)| Problem {
-                        tenant: tenant_name.clone(),
-                        bundle,
-                        message,
-                    }),
-            );
         }
-        tenants.insert(tenant_name, tenant);
+        any_bundle |= !bundles.is_empty();
+        let tenant = load_tenant(engine, tenant_name, bundles, &mut problems);
+        let load = if problems.is_empty() {
+            Ok(tenant)
+        } else {
+            Err(problems)
+        };
+        loads.insert(tenant_name.clone(), load);
     }
-    if !any_bundle && problems.is_empty() {
-        problems.push(Problem {
-            tenant: String::new(),
-            bundle: rules_name,
-            message: match layout {
-                Layout::SingleTenant => "no bundle (a folder holding contract.toml) found".into(),
-                Layout::Tenants => {
-                    "no bundle found under any tenant folder (<rules>/<tenant>/.../contract.toml)"
-                        .into()
+    if !any_bundle && loads.values().all(Result::is_ok) {
+        return Err(rules_problem(match layout {
+            Layout::SingleTenant => "no bundle (a folder holding contract.toml) found".into(),
+            Layout::Tenants => {
+                "no bundle found under any tenant folder (<rules>/<tenant>/.../contract.toml)"
+                    .into()
+            }
+        }));
+    }
+    Ok(loads)
+}
+
+/// Loads a tenant's bundles, runs their tests and checks their versions, adding every
+/// problem to `problems`.
+fn load_tenant(
+    engine: &Engine,
+    tenant_name: &str,
+    bundles: Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+) -> Tenant {
+    let mut tenant = Tenant::default();
+    for path in bundles {
+        let mut bad = |message: String| {
+            problems.push(Problem {
+                tenant: tenant_name.to_string(),
+                bundle: path.display().to_string(),
+                message,
+            });
+        };
+        let contract = match engine.load_dir(&path) {
+            Ok(c) => c,
+            Err(errors) => {
+                for e in errors.errors {
+                    bad(e.to_string());
                 }
-            },
+                continue;
+            }
+        };
+        let tests_passed = match run_tests(&contract, &path) {
+            Ok(n) => n,
+            Err(failures) => {
+                for f in failures {
+                    bad(f);
+                }
+                continue;
+            }
+        };
+        tenant
+            .contracts
+            .entry(contract.id().to_string())
+            .or_insert_with(Vec::new)
+            .push(Arc::new(Bundle {
+                contract,
+                path: path.clone(),
+                tests_passed,
+            }));
+    }
+    for versions in tenant.contracts.values_mut() {
+        versions.sort_by(|a, b| {
+            (a.contract.effective_from(), a.contract.version())
+                .cmp(&(b.contract.effective_from(), b.contract.version()))
         });
+        problems.extend(
+            version_conflicts(versions)
+                .into_iter()
+                .map(|(bundle, message)| Problem {
+                    tenant: tenant_name.to_string(),
+                    bundle,
+                    message,
+                }),
+        );
     }
-    if problems.is_empty() {
-        Ok(Catalog {
-            tenants,
-            loaded_at: chrono::Utc::now(),
-        })
-    } else {
-        Err(CatalogError { problems })
-    }
+    tenant
 }
 
 /// Two bundles with the same version, or whose effective ranges overlap (absent ends are
@@ -442,8 +550,16 @@ fn sorted_subdirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// A folder holding `contract.toml` is a bundle (and is not searched further); otherwise
-/// its subfolders are searched, hidden ones skipped.
-fn find_bundles(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// its subfolders are searched, hidden ones skipped. A subfolder that is a symbolic link
+/// whose target lies outside `root` (the tenant's resolved folder) is not followed but put
+/// in `escapes`: through it one tenant could serve another's contracts.
+fn find_bundles(
+    dir: &Path,
+    root: &Path,
+    depth: usize,
+    out: &mut Vec<PathBuf>,
+    escapes: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
     if dir.join("contract.toml").is_file() {
         out.push(dir.to_path_buf());
         return Ok(());
@@ -452,7 +568,16 @@ fn find_bundles(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> std::io::Re
         return Ok(());
     }
     for sub in sorted_subdirs(dir)? {
-        find_bundles(&sub, depth + 1, out)?;
+        let is_link = std::fs::symlink_metadata(&sub).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link
+            && !sub
+                .canonicalize()
+                .is_ok_and(|target| target.starts_with(root))
+        {
+            escapes.push(sub);
+            continue;
+        }
+        find_bundles(&sub, root, depth + 1, out, escapes)?;
     }
     Ok(())
 }

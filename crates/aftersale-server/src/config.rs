@@ -8,6 +8,15 @@
 //! request_timeout_ms = 10000   # optional, default 10 s
 //! max_batch = 1000             # optional: most requests in one evaluate-batch call
 //!
+//! [limits]                     # optional, every key too (defaults shown)
+//! max_connections = 1024       # open at once; at the limit the oldest silent one is closed, else 503
+//! header_read_timeout_ms = 10000  # to send a request's head; also the keep-alive idle time
+//! max_running = 4              # evaluations running at once (default: 2 per core)
+//! max_queued = 1024            # evaluations waiting for a slot; beyond, 503
+//! max_running_per_tenant = 2   # default: 1 per core
+//! max_queued_per_tenant = 512  # beyond, 429 for that tenant only
+//! max_batch_inflight_bytes = 268435456  # results of evaluate-batch calls held at once; beyond, 503
+//!
 //! [[tokens]]
 //! name = "acme-backend"        # shown in logs, never the token itself
 //! sha256 = "<64 hex digits>"   # `aftersale serve --hash-token <token>` prints it
@@ -83,11 +92,76 @@ impl Default for Limits {
     }
 }
 
+/// The `[limits]` table: what a client may hold of the server's resources. Each refusal is
+/// counted in the metrics and answered with `Retry-After` where waiting helps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceLimits {
+    /// Connections open at once. At the limit the oldest connection that has not sent a
+    /// request yet is closed to make room; when every one has, a new one is answered 503
+    /// and closed.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's head, counted from the connection's
+    /// start and, on a kept-alive connection, from the end of the previous response: the
+    /// idle keep-alive timeout too (hyper's timer covers both). The connection is closed
+    /// beyond it.
+    pub header_read_timeout_ms: u64,
+    /// Evaluations (one request, or one `evaluate-batch` call) running at once.
+    pub max_running: usize,
+    /// Evaluations waiting for a running slot; beyond, 503.
+    pub max_queued: usize,
+    /// Evaluations of one tenant running at once.
+    pub max_running_per_tenant: usize,
+    /// Evaluations of one tenant waiting; beyond, 429 for that tenant.
+    pub max_queued_per_tenant: usize,
+    /// Bytes of results all `evaluate-batch` calls being answered may hold at once (traces
+    /// make them large); a call that would go beyond is answered 503.
+    pub max_batch_inflight_bytes: usize,
+}
+
+impl Default for ResourceLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            max_running: cores * 2,
+            max_queued: 1024,
+            // A tenant may keep every core busy, never every slot.
+            max_running_per_tenant: cores,
+            // Half the server's queue: one tenant cannot fill it, and a burst at 2,000
+            // requests a second through a reload's pause fits (benches/README.md).
+            max_queued_per_tenant: 512,
+            max_batch_inflight_bytes: 256 << 20,
+        }
+    }
+}
+
+impl ResourceLimits {
+    /// The first key whose value cannot work (zero), if any.
+    fn zero_key(&self) -> Option<&'static str> {
+        [
+            ("max_connections", self.max_connections == 0),
+            ("header_read_timeout_ms", self.header_read_timeout_ms == 0),
+            ("max_running", self.max_running == 0),
+            ("max_running_per_tenant", self.max_running_per_tenant == 0),
+            (
+                "max_batch_inflight_bytes",
+                self.max_batch_inflight_bytes == 0,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(key, zero)| zero.then_some(key))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     server: Limits,
+    #[serde(default)]
+    limits: ResourceLimits,
     #[serde(default)]
     tokens: Vec<TokenEntry>,
 }
@@ -97,6 +171,8 @@ struct File {
 pub struct ServerConfig {
     /// The `[server]` table.
     pub limits: Limits,
+    /// The `[limits]` table.
+    pub resources: ResourceLimits,
     /// Tokens by their SHA-256 hex; `None` without a configuration file (no authentication,
     /// one tenant, loopback only).
     pub tokens: Option<HashMap<String, TokenEntry>>,
@@ -149,6 +225,12 @@ impl ServerConfig {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        if let Some(key) = file.limits.zero_key() {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("`limits.{key}` must be above zero"),
+            });
+        }
         let mut tokens = HashMap::new();
         for entry in file.tokens {
             let bad = |message: String| ConfigError::Token {
@@ -181,6 +263,7 @@ impl ServerConfig {
         }
         Ok(Self {
             limits: file.server,
+            resources: file.limits,
             tokens: Some(tokens),
         })
     }
@@ -229,6 +312,28 @@ mod tests {
         assert_eq!(tokens[&hash_token("secret")].role, Role::Admin);
         let err = ServerConfig::parse(Path::new("s.toml"), "[server]\nmax_bach = 5\n").unwrap_err();
         assert!(err.to_string().contains("max_bach"), "{err}");
+        let err =
+            ServerConfig::parse(Path::new("s.toml"), "[limits]\nmax_conections = 5\n").unwrap_err();
+        assert!(err.to_string().contains("max_conections"), "{err}");
+    }
+
+    #[test]
+    fn resource_limits_have_defaults_and_refuse_zero() {
+        let config = ServerConfig::parse(
+            Path::new("s.toml"),
+            "[limits]\nmax_connections = 8\nmax_queued = 0\n",
+        )
+        .unwrap();
+        assert_eq!(config.resources.max_connections, 8);
+        assert_eq!(config.resources.max_queued, 0);
+        assert_eq!(config.resources.header_read_timeout_ms, 10_000);
+        let err =
+            ServerConfig::parse(Path::new("s.toml"), "[limits]\nmax_running = 0\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`limits.max_running` must be above zero"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The body (boxed: errors travel in every `Result` of a request's path).
     pub detail: Box<ErrorDetail>,
+    /// Seconds for a `Retry-After` header: when the server or the tenant is full, waiting
+    /// helps.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -75,6 +78,7 @@ impl ApiError {
                 status: None,
                 problems: Vec::new(),
             }),
+            retry_after: None,
         }
     }
 
@@ -143,6 +147,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -162,6 +171,9 @@ pub fn for_bare_status(status: StatusCode) -> ApiError {
             ("timeout", "the request took longer than the server's limit")
         }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "send a JSON body"),
+        StatusCode::SERVICE_UNAVAILABLE => {
+            ("overloaded", "the server is at its limit; retry later")
+        }
         s if s.is_client_error() => ("bad_request", "bad request"),
         _ => ("internal", "internal error"),
     };

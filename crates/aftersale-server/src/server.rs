@@ -1,7 +1,9 @@
 //! Starting, reloading and stopping the service: the shared state, the middleware stack
-//! (request id, structured logs, metrics, JSON errors, timeout, body limit), the runtime
-//! with large-stack threads, the file watcher and graceful shutdown.
+//! (request id, structured logs, metrics, JSON errors, the loopback server's browser guard,
+//! timeout, body limit), the runtime with large-stack threads, the file watcher and graceful
+//! shutdown. Connections are accepted and bounded in the private `connections` module.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::sync::oneshot;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -24,9 +27,11 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tower_http::LatencyUnit;
 use tracing::Level;
 
-use crate::catalog::{load_catalog, Catalog, CatalogError, Layout, Problem};
+use crate::admission::Admission;
+use crate::catalog::{load_tenants, Catalog, CatalogError, Layout, Problem};
 use crate::config::ServerConfig;
-use crate::metrics::Metrics;
+use crate::error::ApiError;
+use crate::metrics::{method_label, Metrics};
 use crate::EVAL_STACK_BYTES;
 
 /// What `aftersale serve` was asked to do.
@@ -90,20 +95,58 @@ pub enum ServeError {
     Task(String),
 }
 
-/// How a reload went.
+/// How a reload went, tenant by tenant: each tenant's folder loads on its own and is swapped
+/// in on its own, so one tenant's broken bundle does not hold back the others.
 #[derive(Debug)]
-pub enum ReloadOutcome {
-    /// The new set is serving.
+pub struct ReloadOutcome {
+    /// When the set now serving was put together.
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+    /// Problems that refused the whole reload (the rules folder unreadable, no bundle
+    /// anywhere): nothing changed.
+    pub refused: Option<CatalogError>,
+    /// Each tenant's result, by name.
+    pub tenants: BTreeMap<String, TenantReload>,
+}
+
+/// How a reload went for one tenant.
+#[derive(Debug)]
+pub enum TenantReload {
+    /// Its new contracts are serving.
     Swapped {
-        /// Contract versions now served.
+        /// Its contract versions now served.
         versions: usize,
-        /// Test cases that passed before the swap.
+        /// Its test cases that passed before the swap.
         tests_passed: usize,
-        /// When the new set was loaded.
-        loaded_at: chrono::DateTime<chrono::Utc>,
     },
-    /// The new set was refused; the previous one keeps serving.
-    Failed(CatalogError),
+    /// Its folder was refused; what it served before keeps serving.
+    Failed {
+        /// Every problem found in its folder.
+        problems: Vec<Problem>,
+        /// Its contract versions still served (none when it never loaded).
+        versions: usize,
+    },
+}
+
+impl ReloadOutcome {
+    /// Whether everything was swapped in.
+    pub fn succeeded(&self) -> bool {
+        self.refused.is_none()
+            && self
+                .tenants
+                .values()
+                .all(|t| matches!(t, TenantReload::Swapped { .. }))
+    }
+
+    /// Every problem found: those that refused the reload, then each failed tenant's.
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.refused
+            .iter()
+            .flat_map(|e| e.problems.iter())
+            .chain(self.tenants.values().flat_map(|t| match t {
+                TenantReload::Failed { problems, .. } => problems.as_slice(),
+                TenantReload::Swapped { .. } => &[],
+            }))
+    }
 }
 
 struct Shared {
@@ -111,8 +154,10 @@ struct Shared {
     rules: PathBuf,
     layout: Layout,
     config: ServerConfig,
+    addr: SocketAddr,
     catalog: ArcSwap<Catalog>,
     metrics: Metrics,
+    admission: Admission,
     reload_lock: tokio::sync::Mutex<()>,
     last_reload_failed: AtomicBool,
 }
@@ -139,18 +184,29 @@ impl AppState {
         &self.shared.metrics
     }
 
+    /// The admission control of evaluations.
+    pub fn admission(&self) -> &Admission {
+        &self.shared.admission
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
     /// Whether the last reload failed (an older set is serving).
     pub fn last_reload_failed(&self) -> bool {
         self.shared.last_reload_failed.load(Ordering::Relaxed)
     }
 
-    /// Loads the rules folder anew (bundles checked, tests run) and swaps it in only when
-    /// nothing is wrong; one reload at a time. Logs the outcome.
+    /// Loads the rules folder anew (bundles checked, tests run) and swaps in each tenant
+    /// whose folder has no problem; a tenant with problems keeps serving what it served.
+    /// One reload at a time. Logs the outcome.
     pub async fn reload(&self) -> ReloadOutcome {
         let _one_at_a_time = self.shared.reload_lock.lock().await;
         let shared = Arc::clone(&self.shared);
         let loaded = tokio::task::spawn_blocking(move || {
-            load_catalog(&shared.engine, &shared.rules, shared.layout)
+            load_tenants(&shared.engine, &shared.rules, shared.layout)
         })
         .await
         .unwrap_or_else(|e| {
@@ -162,52 +218,67 @@ impl AppState {
                 }],
             })
         });
-        match loaded {
-            Ok(catalog) => {
-                let versions = catalog.version_count();
-                let tests_passed = tests_passed(&catalog);
+        let outcome = match loaded {
+            Ok(loads) => {
+                let previous = self.shared.catalog.load_full();
+                let catalog = Catalog::merge(Some(&previous), loads.clone());
+                let tenants = loads
+                    .into_iter()
+                    .map(|(name, load)| {
+                        let result = match load {
+                            Ok(tenant) => TenantReload::Swapped {
+                                versions: tenant.version_count(),
+                                tests_passed: tenant.tests_passed(),
+                            },
+                            Err(problems) => TenantReload::Failed {
+                                versions: catalog.tenant(&name).map_or(0, |t| t.version_count()),
+                                problems,
+                            },
+                        };
+                        (name, result)
+                    })
+                    .collect();
                 let loaded_at = catalog.loaded_at();
                 self.shared.catalog.store(Arc::new(catalog));
-                self.shared.metrics.record_reload(true);
-                self.shared
-                    .last_reload_failed
-                    .store(false, Ordering::Relaxed);
-                tracing::info!(
-                    versions,
-                    tests_passed,
-                    "reloaded: the new contracts are serving"
-                );
-                ReloadOutcome::Swapped {
-                    versions,
-                    tests_passed,
+                ReloadOutcome {
                     loaded_at,
+                    refused: None,
+                    tenants,
                 }
             }
-            Err(error) => {
-                for p in &error.problems {
-                    tracing::error!(tenant = %p.tenant, bundle = %p.bundle, "reload refused: {}", p.message);
-                }
-                tracing::error!(
-                    problems = error.problems.len(),
-                    "reload refused: the previous contracts keep serving"
-                );
-                self.shared.metrics.record_reload(false);
-                self.shared
-                    .last_reload_failed
-                    .store(true, Ordering::Relaxed);
-                ReloadOutcome::Failed(error)
+            Err(error) => ReloadOutcome {
+                loaded_at: self.shared.catalog.load().loaded_at(),
+                refused: Some(error),
+                tenants: BTreeMap::new(),
+            },
+        };
+        let ok = outcome.succeeded();
+        for p in outcome.problems() {
+            tracing::error!(tenant = %p.tenant, bundle = %p.bundle, "reload refused: {}", p.message);
+        }
+        for (tenant, result) in &outcome.tenants {
+            if let TenantReload::Swapped {
+                versions,
+                tests_passed,
+            } = result
+            {
+                tracing::info!(%tenant, versions, tests_passed, "reloaded: the new contracts are serving");
             }
         }
+        if !ok {
+            tracing::error!(
+                problems = outcome.problems().count(),
+                "reload refused where problems were found: the previous contracts keep serving there"
+            );
+        }
+        self.shared.metrics.record_reload(ok);
+        self.shared.last_reload_failed.store(!ok, Ordering::Relaxed);
+        outcome
     }
 }
 
 fn tests_passed(catalog: &Catalog) -> usize {
-    catalog
-        .tenants()
-        .flat_map(|(_, t)| t.contracts())
-        .flat_map(|(_, versions)| versions.iter())
-        .map(|b| b.tests_passed)
-        .sum()
+    catalog.tenants().map(|(_, t)| t.tests_passed()).sum()
 }
 
 /// Request ids: a per-process prefix (the start time) and a counter, cheap and unique
@@ -230,7 +301,7 @@ impl MakeRequestId for SequentialIds {
 /// Counts every answer by route template and status, with its latency.
 async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -238,8 +309,11 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
     let in_flight = state.metrics().start_request();
     let response = next.run(request).await;
     drop(in_flight);
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        state.metrics().record_rejection("body_too_large");
+    }
     state.metrics().record_request(
-        &method,
+        method,
         &route,
         response.status().as_u16(),
         started.elapsed(),
@@ -259,12 +333,102 @@ async fn json_errors(request: Request, next: Next) -> Response {
         .is_some_and(|v| v.starts_with("application/json"));
     if (status.is_client_error() || status.is_server_error()) && !is_json {
         let mut replaced = crate::error::for_bare_status(status).into_response();
-        if let Some(allow) = response.headers().get(header::ALLOW) {
-            replaced.headers_mut().insert(header::ALLOW, allow.clone());
+        for kept in [header::ALLOW, header::RETRY_AFTER] {
+            if let Some(value) = response.headers().get(&kept) {
+                replaced.headers_mut().insert(kept, value.clone());
+            }
         }
         return replaced;
     }
     response
+}
+
+/// Without a configuration file the server has no authentication and listens on loopback,
+/// where a browser on the same machine can still reach it: a page elsewhere may post to it
+/// (its request carries that page's `Origin`), or make its own name resolve to 127.0.0.1
+/// (DNS rebinding: the request then carries that name as `Host`). So such a server answers
+/// only requests whose `Host` is its own loopback address and whose `Origin`, when sent
+/// (browsers do; curl and backends do not), is its own.
+async fn refuse_browser_attacks(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.config().authenticates() {
+        return next.run(request).await;
+    }
+    let addr = state.local_addr();
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_string()));
+    let allowed = format!(
+        "`localhost:{port}`, `127.0.0.1:{port}`, `[::1]:{port}` or `{addr}`",
+        port = addr.port()
+    );
+    if !host.as_deref().is_some_and(|h| is_own_host(h, addr)) {
+        state.metrics().record_rejection("forbidden_host");
+        let message = match host {
+            Some(h) => format!("host `{h}` is not this server's address: without a config file only {allowed} is answered (a guard against DNS rebinding)"),
+            None => format!("a request without a `Host` header is refused: without a config file only {allowed} is answered (a guard against DNS rebinding)"),
+        };
+        return ApiError::new(StatusCode::FORBIDDEN, "forbidden_host", message).into_response();
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+        let own = origin
+            .strip_prefix("http://")
+            .is_some_and(|h| is_own_host(h, addr));
+        if !own {
+            state.metrics().record_rejection("forbidden_origin");
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_origin",
+                format!("origin `{origin}` is not this server's: without a config file a request a browser sends from another site is refused (the server's own origin is `http://` with {allowed})"),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether `host` (`name[:port]`, as in a `Host` header) names the server at `addr`:
+/// `localhost`, `127.0.0.1`, `[::1]` or the bound address, with the bound port (80 when
+/// absent).
+fn is_own_host(host: &str, addr: SocketAddr) -> bool {
+    let is_bound = |ip: &str| {
+        ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip == addr.ip())
+    };
+    let (name_ok, port) = match host.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some((ip, tail)) = bracketed.split_once(']') else {
+                return false;
+            };
+            let port = match tail.strip_prefix(':') {
+                Some(port) => Some(port),
+                None if tail.is_empty() => None,
+                None => return false,
+            };
+            (ip == "::1" || (ip.contains(':') && is_bound(ip)), port)
+        }
+        None => {
+            let (name, port) = match host.rsplit_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (host, None),
+            };
+            let ok = name.eq_ignore_ascii_case("localhost")
+                || name == "127.0.0.1"
+                || (!name.contains(':') && is_bound(name));
+            (ok, port)
+        }
+    };
+    let port_ok = match port {
+        Some(p) => p.parse::<u16>().is_ok_and(|p| p == addr.port()),
+        None => addr.port() == 80,
+    };
+    name_ok && port_ok
 }
 
 /// The application: every route, behind the middleware stack.
@@ -277,9 +441,15 @@ pub fn app(state: AppState) -> Router {
     };
     router
         .layer(DefaultBodyLimit::max(limits.body_limit_bytes))
+        // A `Content-Length` over the limit is refused before any of the body is awaited.
+        .layer(RequestBodyLimitLayer::new(limits.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(limits.request_timeout_ms),
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refuse_browser_attacks,
         ))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
@@ -353,9 +523,9 @@ impl Server {
             Layout::SingleTenant
         };
         let engine = aftersale_domain::with_domain_plugins(Engine::builder()).build();
-        let catalog = {
+        let loads = {
             let (engine, rules) = (engine.clone(), options.rules.clone());
-            let loading = runtime.spawn_blocking(move || load_catalog(&engine, &rules, layout));
+            let loading = runtime.spawn_blocking(move || load_tenants(&engine, &rules, layout));
             runtime.block_on(loading).map_err(|e| {
                 StartError::Catalog(CatalogError {
                     problems: vec![Problem {
@@ -366,18 +536,24 @@ impl Server {
                 })
             })??
         };
-        let state = AppState {
-            shared: Arc::new(Shared {
-                engine,
-                rules: options.rules.clone(),
-                layout,
-                config: options.config,
-                catalog: ArcSwap::from_pointee(catalog),
-                metrics: Metrics::default(),
-                reload_lock: tokio::sync::Mutex::new(()),
-                last_reload_failed: AtomicBool::new(false),
-            }),
-        };
+        // A tenant with problems is refused and the others serve; with none to serve, the
+        // server does not start.
+        if loads.values().all(Result::is_err) {
+            return Err(StartError::Catalog(CatalogError {
+                problems: loads
+                    .into_values()
+                    .filter_map(Result::err)
+                    .flatten()
+                    .collect(),
+            }));
+        }
+        let catalog = Catalog::merge(None, loads);
+        for (tenant, problems) in catalog.failing() {
+            for p in problems {
+                tracing::error!(%tenant, bundle = %p.bundle, "tenant refused: {}", p.message);
+            }
+            tracing::error!(%tenant, problems = problems.len(), "tenant refused at start-up: its contracts are not served until a reload succeeds");
+        }
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(options.addr))
             .map_err(|source| StartError::Bind {
@@ -388,15 +564,27 @@ impl Server {
             addr: options.addr,
             source,
         })?;
+        let state = AppState {
+            shared: Arc::new(Shared {
+                engine,
+                rules: options.rules.clone(),
+                layout,
+                admission: Admission::new(&options.config.resources),
+                config: options.config,
+                addr,
+                catalog: ArcSwap::from_pointee(catalog),
+                metrics: Metrics::default(),
+                reload_lock: tokio::sync::Mutex::new(()),
+                last_reload_failed: AtomicBool::new(false),
+            }),
+        };
         let (shutdown, stop) = oneshot::channel::<()>();
-        let app = app(state.clone());
-        let serving = runtime.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stop.await;
-                })
-                .await
-        });
+        let serving = runtime.spawn(crate::connections::serve(
+            listener,
+            app(state.clone()),
+            state.clone(),
+            stop,
+        ));
         let watcher = if options.watch {
             Some(watch(&runtime, &state, &options.rules)?)
         } else {
@@ -570,4 +758,39 @@ fn watch(
         }
     });
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_hosts_are_loopback_names_or_the_bound_address_with_its_port() {
+        let v4: SocketAddr = "127.0.0.2:8080".parse().unwrap();
+        for host in [
+            "localhost:8080",
+            "LOCALHOST:8080",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "127.0.0.2:8080",
+        ] {
+            assert!(is_own_host(host, v4), "{host}");
+        }
+        for host in [
+            "localhost",
+            "localhost:80",
+            "evil.example:8080",
+            "[localhost]:8080",
+            "[::1]x:8080",
+            "127.0.0.1:08080x",
+            "::1:8080",
+            "[::2]:8080",
+        ] {
+            assert!(!is_own_host(host, v4), "{host}");
+        }
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert!(is_own_host("[::1]", v6));
+        assert!(is_own_host("localhost", v6));
+        assert!(!is_own_host("[::1]:8080", v6));
+    }
 }

@@ -196,3 +196,124 @@ pub fn example_facts(bundle: &str) -> Value {
     files.sort();
     serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
 }
+
+/// One raw HTTP exchange on a fresh connection: `text` is sent as is, then everything the
+/// server sends until it closes the connection. Fails (instead of hanging) when the server
+/// keeps the connection open for 30 s.
+pub fn raw_http(addr: std::net::SocketAddr, text: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(text.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .unwrap_or_else(|e| panic!("the server did not answer and close within 30 s: {e}"));
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// The status of a raw HTTP response (0 when there is none).
+pub fn status_of(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The `[[tokens]]` entries of a configuration: (name, secret, role, tenant) each.
+pub fn tokens_toml(tokens: &[(&str, &str, &str, &str)]) -> String {
+    tokens
+        .iter()
+        .map(|(name, secret, role, tenant)| {
+            format!(
+                "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nrole = \"{role}\"\ntenant = \"{tenant}\"\n",
+                aftersale_server::hash_token(secret)
+            )
+        })
+        .collect()
+}
+
+/// A bundle `tiny` whose term `checked` doubles `facts.n` (and fails above 10).
+pub fn tiny_bundle(bundle: &Path) {
+    std::fs::create_dir_all(bundle.join("terms")).unwrap();
+    std::fs::write(
+        bundle.join("contract.toml"),
+        "[contract]\nid = \"tiny\"\nversion = \"1\"\n[terms.checked]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bundle.join("terms/checked.rhai"),
+        "if facts.n > 10 {\n  throw \"n is too large\";\n}\nfacts.n * 2\n",
+    )
+    .unwrap();
+}
+
+/// A bundle `spin` whose one term loops until its time limit: each evaluation takes at
+/// least `max_duration_ms` (1 s) of wall-clock time however fast the machine, then fails.
+/// Tests hold an evaluation slot with it for a known least time.
+pub fn spin_bundle(bundle: &Path) {
+    std::fs::create_dir_all(bundle.join("terms")).unwrap();
+    std::fs::write(
+        bundle.join("contract.toml"),
+        "[contract]\nid = \"spin\"\nversion = \"1\"\n[terms.forever]\n[limits]\nmax_operations = 1000000000000\nmax_duration_ms = 1000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        bundle.join("terms/forever.rhai"),
+        "let n = 0;\nloop {\n  n += 1;\n}\nn\n",
+    )
+    .unwrap();
+}
+
+/// `count` evaluations of `spin` in one batch.
+pub fn spin_batch(count: usize) -> Value {
+    Value::Array(vec![serde_json::json!({"facts": {}}); count])
+}
+
+impl TestServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().unwrap().local_addr()
+    }
+
+    /// Polls `/metrics` until the series `name` (labels included) is at least `least`;
+    /// fails after 30 s.
+    pub fn wait_for_metric_at_least(&self, name: &str, least: u64) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, text) = self.get_text("/metrics");
+            assert_eq!(status, 200, "{text}");
+            let value = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<u64>().ok());
+            if value.is_some_and(|v| v >= least) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{name}` not at least {least} in the metrics after 30 s:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls `/metrics` (with this server's token) until `line` is in it; fails after 30 s.
+    pub fn wait_for_metric(&self, line: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, text) = self.get_text("/metrics");
+            assert_eq!(status, 200, "{text}");
+            if text.lines().any(|l| l == line) {
+                return text;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "`{line}` not in the metrics after 30 s:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

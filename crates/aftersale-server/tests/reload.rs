@@ -198,7 +198,7 @@ fn r_a_tenants_symlink_to_another_tenants_bundle_is_refused() {
         messages,
         [(
             "acme",
-            "`stolen` is a symlink to outside the tenant's folder"
+            "`stolen` is a symbolic link to a folder outside tenant `acme`'s folder: not followed"
         )],
         "{err:?}"
     );

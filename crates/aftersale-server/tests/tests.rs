@@ -10,9 +10,12 @@
 mod common;
 
 mod auth;
+mod browser;
 mod decisions;
+mod isolation;
 mod lifecycle;
 mod limits;
 mod openapi;
 mod reload;
+mod resources;
 mod versions;
