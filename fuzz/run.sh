@@ -34,7 +34,7 @@ max_len() {
 }
 # plugin_inputs_bounded evaluates 21 terms per input, each of which may run up to
 # `max_duration_ms` (500 ms): 30 s for the whole input. It checks each evaluation itself
-# (a panic past 5 s, naming the term).
+# (a panic past 5 s of its thread's CPU time, naming the term).
 timeout_of() {
   case "$1" in
     plugin_inputs_bounded) echo 30 ;;
