@@ -654,8 +654,18 @@ fn date_of(facts: &Value, key: &str) -> NaiveDate {
     facts[key].as_str().unwrap().parse().unwrap()
 }
 
-/// Services about every year from the in-service date, an odometer that grows with them.
+/// Services about when they are due (12 months or 15,000 km), now and then late; an
+/// odometer that grows with them; a vehicle used and repaired as most are.
 fn shape_car_warranty(gen: &mut Gen, facts: &mut Value) {
+    for (key, usual) in [
+        ("commercial_use", false),
+        ("misuse", false),
+        ("genuine_parts", true),
+    ] {
+        if facts.get(key).is_some() {
+            facts[key] = json!(usual != gen.rng.chance(10));
+        }
+    }
     let start = date_of(facts, "in_service_date");
     let claimed = if facts.get("claim_date").is_some() {
         let d = gen.day_between(start, gen.as_of);
@@ -672,9 +682,10 @@ fn shape_car_warranty(gen: &mut Gen, facts: &mut Value) {
         let mut on = start;
         let mut km = 0;
         while services.len() < wanted {
+            let due_by_km = gen.rng.range(12_000, 16_000) / km_a_day;
             on += Duration::days(match gen.rng.range(0, 9) {
                 0 => gen.rng.range(400, 700),
-                _ => gen.rng.range(200, 395),
+                _ => gen.rng.range(200, 390).min(due_by_km).max(30),
             });
             if on > claimed {
                 break;
@@ -698,13 +709,23 @@ const MEMBER_STATES: &[&str] = &[
 fn shape_consumer_electronics(gen: &mut Gen, facts: &mut Value) {
     facts["member_state"] = json!(gen.rng.pick(MEMBER_STATES));
     let delivered = date_of(facts, "delivery_date");
-    let noticed = if gen.rng.chance(30) {
-        (delivered + Duration::days(gen.rng.range(0, 30))).min(gen.as_of)
-    } else {
-        gen.day_between(delivered, gen.as_of)
-    };
+    let noticed = match gen.rng.range(0, 9) {
+        0..=2 => delivered + Duration::days(gen.rng.range(0, 30)),
+        3..=7 => delivered + Duration::days(gen.rng.range(0, 3 * 366)),
+        _ => gen.day_between(delivered, gen.as_of),
+    }
+    .min(gen.as_of);
     let claim = &mut facts["claim"];
     claim["noticed_on"] = json!(noticed.to_string());
+    // Most claims are defects; few devices were opened or broken on purpose.
+    if gen.rng.chance(40) {
+        claim["kind"] = json!("defect");
+    }
+    for key in ["intentional", "unauthorised_repair"] {
+        if claim.get(key).is_some() {
+            claim[key] = json!(gen.rng.chance(10));
+        }
+    }
     if claim["kind"] == "accidental_damage" && claim.get("damage").is_none() && gen.rng.chance(90) {
         claim["damage"] = json!(gen.rng.pick(&["screen", "other"]));
     }
@@ -729,10 +750,14 @@ fn shape_eu_legal_guarantee(gen: &mut Gen, facts: &mut Value) {
     let noticed = match gen.rng.range(0, 9) {
         0 => delivered - Duration::days(gen.rng.range(1, 20)),
         1..=3 => (delivered + Duration::days(gen.rng.range(0, 400))).min(gen.as_of),
+        4..=7 => (delivered + Duration::days(gen.rng.range(0, 3 * 366))).min(gen.as_of),
         _ => gen.day_between(delivered, gen.as_of),
     }
     .max(day(2020, 1, 1));
     facts["defect_noticed_on"] = json!(noticed.to_string());
+    if facts.get("seller_proves_misuse").is_some() {
+        facts["seller_proves_misuse"] = json!(gen.rng.chance(10));
+    }
     if facts.get("notified_on").is_some() {
         let late = (noticed + Duration::days(gen.rng.range(0, 150))).min(gen.as_of);
         facts["notified_on"] = json!(late.max(noticed).to_string());
