@@ -7,6 +7,8 @@
     reason = "tests fail loudly"
 )]
 
+mod digests;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
