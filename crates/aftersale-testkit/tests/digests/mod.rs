@@ -86,6 +86,13 @@ struct Generated {
     trace: bool,
 }
 
+impl Generated {
+    /// The request as a client would send it, for reports and dumps.
+    fn to_json(&self) -> Value {
+        json!({ "as_of": self.as_of, "trace": self.trace, "facts": self.facts })
+    }
+}
+
 /// What one evaluation printed, and whether it was a decision.
 struct Rendered {
     text: String,
@@ -123,8 +130,7 @@ fn check_bundle(bundle: &str) {
     if let Some(dump) = std::env::var_os(DUMP) {
         let mut out = String::new();
         for (i, (r, line)) in requests.iter().zip(&rendered).enumerate() {
-            let request = json!({ "as_of": r.as_of, "trace": r.trace, "facts": r.facts });
-            let _ = write!(out, "request {i}: {request}\n{}", line.text);
+            let _ = write!(out, "request {i}: {}\n{}", r.to_json(), line.text);
         }
         std::fs::write(Path::new(&dump).join(format!("{bundle}.txt")), out).unwrap();
     }
@@ -164,7 +170,7 @@ fn check_bundle(bundle: &str) {
             let _ = writeln!(
                 report,
                 "request {i}: {}\n  now: {}",
-                json!({ "as_of": r.as_of, "trace": r.trace, "facts": r.facts }),
+                r.to_json(),
                 rendered[i].text.trim_end()
             );
         }
@@ -415,16 +421,7 @@ fn ty(spec: &toml::Table) -> Ty {
             let lo = int("min_length").unwrap_or(0);
             Ty::Str(lo, int("max_length").unwrap_or(lo + 12).min(lo + 12))
         }
-        "enum" => Ty::Enum(
-            spec.get("values")
-                .and_then(toml::Value::as_array)
-                .map(|v| {
-                    v.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
+        "enum" => Ty::Enum(strings(spec, "values")),
         "date" => Ty::Date(
             text("min").map_or(day(2000, 1, 1), |t| t.parse().unwrap()),
             text("max").map_or(day(2040, 12, 31), |t| t.parse().unwrap()),
@@ -453,19 +450,23 @@ fn ty(spec: &toml::Table) -> Ty {
                 min: lo,
                 // Short arrays: a long history decides like a short one, only slower.
                 max: int("max_items").unwrap_or(lo + 6).min(lo + 6),
-                sorted_by: spec
-                    .get("sorted_by")
-                    .and_then(toml::Value::as_array)
-                    .map(|v| {
-                        v.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                sorted_by: strings(spec, "sorted_by"),
             }
         }
         other => panic!("unknown fact type `{other}`"),
     }
+}
+
+/// The strings of an array field of a schema entry (`values`, `sorted_by`); none if absent.
+fn strings(spec: &toml::Table, key: &str) -> Vec<String> {
+    spec.get(key)
+        .and_then(toml::Value::as_array)
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -620,7 +621,7 @@ fn generate(bundle: &str, schema: &Schema, index: usize) -> Generated {
         as_of: as_of_day,
     };
     let mut facts = gen.object(&schema.fields);
-    let as_of = shape(bundle, &mut gen, &mut facts, as_of);
+    shape(bundle, &mut gen, &mut facts, &as_of);
     // A few requests as generated, which the constraints often refuse; a few broken.
     let trace = gen.rng.chance(20);
     if gen.rng.chance(4) {
@@ -634,20 +635,19 @@ fn generate(bundle: &str, schema: &Schema, index: usize) -> Generated {
 }
 
 /// Makes most requests realistic: dates in their order, odometers that agree, the codes a
-/// claim uses. One in ten is left as the schema made it. Returns the `as_of` to use.
-fn shape(bundle: &str, gen: &mut Gen, facts: &mut Value, as_of: String) -> String {
+/// claim uses. One in ten is left as the schema made it.
+fn shape(bundle: &str, gen: &mut Gen, facts: &mut Value, as_of: &str) {
     if gen.rng.chance(10) {
-        return as_of;
+        return;
     }
     match bundle {
         "car-warranty" => shape_car_warranty(gen, facts),
         "consumer-electronics" => shape_consumer_electronics(gen, facts),
         "eu-legal-guarantee" => shape_eu_legal_guarantee(gen, facts),
         "fleet-maintenance" => shape_fleet_maintenance(gen, facts),
-        "helpdesk-sla" => return shape_helpdesk_sla(gen, facts, as_of),
+        "helpdesk-sla" => shape_helpdesk_sla(gen, facts, as_of),
         _ => {}
     }
-    as_of
 }
 
 fn date_of(facts: &Value, key: &str) -> NaiveDate {
@@ -802,15 +802,15 @@ fn shape_fleet_maintenance(gen: &mut Gen, facts: &mut Value) {
 
 /// A ticket's history in order: created first, then replies with their authors and status
 /// changes with their status, minutes to days apart, mostly before `as_of`.
-fn shape_helpdesk_sla(gen: &mut Gen, facts: &mut Value, as_of: String) -> String {
-    let at = DateTime::parse_from_rfc3339(&as_of).unwrap();
+fn shape_helpdesk_sla(gen: &mut Gen, facts: &mut Value, as_of: &str) {
+    let at = DateTime::parse_from_rfc3339(as_of).unwrap();
     let first = DateTime::parse_from_rfc3339("2025-01-01T00:00:00+01:00").unwrap();
     let last = DateTime::parse_from_rfc3339("2026-12-31T23:59:59+01:00").unwrap();
     let Some(events) = facts["ticket"]
         .get_mut("events")
         .and_then(Value::as_array_mut)
     else {
-        return as_of;
+        return;
     };
     let mut t = (at - Duration::seconds(gen.rng.range(0, 20 * 86_400))).max(first);
     let offsets = [
@@ -854,7 +854,6 @@ fn shape_helpdesk_sla(gen: &mut Gen, facts: &mut Value, as_of: String) -> String
         }
         event["type"] = json!(kind);
     }
-    as_of
 }
 
 /// Breaks the facts the way a client does: a field missing, of the wrong type, or unknown.
