@@ -214,6 +214,17 @@ pub fn raw_http(addr: std::net::SocketAddr, text: &str) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// A JSON POST of which only the head is sent, announcing a body of `content_length` bytes,
+/// and the server's answer ([`raw_http`]). Tests of a refused body use it: a client still
+/// writing a body the server refused may see a broken pipe, or a reset that discards the
+/// answer, instead of the answer.
+pub fn post_head_only(addr: std::net::SocketAddr, path: &str, content_length: u64) -> String {
+    raw_http(
+        addr,
+        &format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {content_length}\r\nconnection: close\r\n\r\n"),
+    )
+}
+
 /// The status of a raw HTTP response (0 when there is none).
 pub fn status_of(response: &str) -> u16 {
     response

@@ -6,7 +6,7 @@ use std::path::Path;
 use aftersale_server::ServerConfig;
 use serde_json::json;
 
-use crate::common::{car_claim, raw_http, rules_dir, status_of, TestServer};
+use crate::common::{car_claim, post_head_only, rules_dir, status_of, TestServer};
 
 fn tiny_bundle(dir: &Path) {
     let bundle = dir.join("tiny");
@@ -82,12 +82,8 @@ fn statuses_for_bad_requests_failed_terms_and_large_bodies() {
         (400, Some("invalid_json"))
     );
 
-    // Over the limit: the head alone (see `the_default_body_limit_refuses_a_two_mebibyte_body`).
-    let addr = server.addr();
-    let answer = raw_http(
-        addr,
-        &format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 5000\r\nconnection: close\r\n\r\n"),
-    );
+    // Over the limit: the head alone (see `post_head_only`).
+    let answer = post_head_only(server.addr(), path, 5000);
     assert_eq!(status_of(&answer), 413, "{answer}");
     assert!(answer.contains("\"code\":\"too_large\""), "{answer}");
     let (status, body) = server.post(
@@ -121,16 +117,11 @@ fn the_default_body_limit_refuses_a_two_mebibyte_body() {
     let mut facts = car_claim();
     facts["padding"] = json!("x".repeat(2 << 20));
     let body = json!({"facts": facts, "as_of": "2026-03-01"}).to_string();
-    // The head alone, announcing the body: the server answers 413 at once and closes. (A
-    // client still writing the body when the server closes may see a broken pipe, or a reset
-    // that discards the answer, instead of the 413: which one is a race, not a result.)
-    let addr = server.addr();
-    let answer = raw_http(
-        addr,
-        &format!(
-            "POST /v1/contracts/car-warranty/evaluate HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        ),
+    // The head alone, announcing the body: the server answers 413 at once and closes.
+    let answer = post_head_only(
+        server.addr(),
+        "/v1/contracts/car-warranty/evaluate",
+        body.len() as u64,
     );
     assert_eq!(status_of(&answer), 413, "{answer}");
     assert!(answer.contains("\"code\":\"too_large\""), "{answer}");

@@ -14,7 +14,8 @@ use aftersale_server::ServerConfig;
 use serde_json::json;
 
 use crate::common::{
-    raw_http, spin_batch, spin_bundle, status_of, tiny_bundle, tokens_toml, TestServer,
+    post_head_only, raw_http, spin_batch, spin_bundle, status_of, tiny_bundle, tokens_toml,
+    TestServer,
 };
 
 fn get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -214,12 +215,8 @@ fn a_content_length_over_the_limit_is_refused_before_the_body() {
     // A server waiting for the body would answer 408 only after this.
     config.limits.request_timeout_ms = 120_000;
     let server = TestServer::start(dir.path(), config);
-    let addr = server.addr();
     // The head only: the body announced is never sent.
-    let answer = raw_http(
-        addr,
-        &format!("POST /v1/contracts/tiny/evaluate HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\nconnection: close\r\n\r\n"),
-    );
+    let answer = post_head_only(server.addr(), "/v1/contracts/tiny/evaluate", 10_000_000_000);
     assert_eq!(status_of(&answer), 413, "{answer}");
     assert!(answer.contains("\"code\":\"too_large\""), "{answer}");
     server.wait_for_metric("aftersale_rejections_total{reason=\"body_too_large\"} 1");
