@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use aftersale_core::rhai::{self, Dynamic, EvalAltResult};
+use aftersale_core::plugin::Registrar;
+use aftersale_core::rhai::EvalAltResult;
 use aftersale_core::{BundleSource, Engine, Plugin, PluginContext, Request};
 use rust_decimal::Decimal;
 
@@ -30,10 +31,13 @@ impl Plugin for VatPlugin {
         "VAT rates by country: vat_rate(country), rate.apply(net), rate.rate"
     }
 
-    fn register(&self, engine: &mut rhai::Engine, _ctx: &PluginContext) {
+    fn register(&self, r: &mut Registrar<'_>, _ctx: &PluginContext) {
         let rates = self.rates.clone();
-        engine.register_type_with_name::<VatRate>("vat_rate");
-        engine.register_fn(
+        // The type, with the JSON form decisions and traces show for it.
+        r.register_type::<VatRate>("vat_rate", |rate| {
+            Ok(serde_json::json!({ "country": rate.country, "rate": aftersale_core::value::decimal_to_json(rate.rate) }))
+        });
+        r.register_fn(
             "vat_rate",
             move |country: &str| -> Result<VatRate, Box<EvalAltResult>> {
                 match rates.get(country) {
@@ -44,19 +48,20 @@ impl Plugin for VatPlugin {
                     None => Err(format!("no VAT rate for `{country}`").into()),
                 }
             },
+        )
+        .doc(
+            "vat_rate(country: string) -> vat_rate",
+            "the VAT rate of a country",
         );
-        engine.register_get("rate", |v: &mut VatRate| v.rate);
-        // The VAT on a net amount, rounded half-even to cents.
-        engine.register_fn("apply", |v: &mut VatRate, net: Decimal| {
+        r.register_get("rate", |v: &mut VatRate| v.rate)
+            .doc("rate.rate -> decimal", "the rate as a fraction (0.22)");
+        r.register_fn("apply", |v: &mut VatRate, net: Decimal| {
             (net * v.rate).round_dp(2)
-        });
-    }
-
-    fn to_json(&self, value: &Dynamic) -> Option<Result<serde_json::Value, String>> {
-        let rate = value.read_lock::<VatRate>()?;
-        Some(Ok(
-            serde_json::json!({ "country": rate.country, "rate": aftersale_core::value::decimal_to_json(rate.rate) }),
-        ))
+        })
+        .doc(
+            "rate.apply(net: decimal) -> decimal",
+            "the VAT on a net amount, rounded half-even to cents",
+        );
     }
 }
 

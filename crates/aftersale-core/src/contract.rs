@@ -13,7 +13,7 @@ use crate::engine::SCOPE_VARIABLES;
 use crate::error::{AsOfError, EvalError, Location};
 use crate::graph::TermGraph;
 use crate::limits::Limits;
-use crate::plugin::Plugin;
+use crate::plugin::{JsonForms, Plugin};
 use crate::rules::{Rule, RuleFailure, RULE_VARIABLES};
 use crate::runner::ScriptCache;
 use crate::sandbox::{stop_message, take_log, MeterGuard};
@@ -68,6 +68,8 @@ pub(crate) struct ContractParts {
     pub effective_to: Option<Date>,
     pub timezone: Tz,
     pub plugins: Vec<Arc<dyn Plugin>>,
+    /// The JSON forms of the plugins' types.
+    pub json_forms: JsonForms,
     pub params: Dynamic,
     pub limits: Limits,
     pub engine: rhai::Engine,
@@ -290,7 +292,7 @@ impl Contract {
 
     /// The `[params]` as JSON, numbers with their written digits.
     pub fn params_json(&self) -> serde_json::Value {
-        dynamic_to_json(&self.parts.params, &self.parts.plugins).unwrap_or_default()
+        dynamic_to_json(&self.parts.params, &self.parts.json_forms).unwrap_or_default()
     }
 
     /// The facts schema (`[facts.<name>]` tables), when the contract has one.
@@ -542,7 +544,7 @@ impl Contract {
         value: &Dynamic,
         budget: &mut OutputBudget,
     ) -> Result<serde_json::Value, EvalError> {
-        dynamic_to_json_within(value, &self.parts.plugins, budget)
+        dynamic_to_json_within(value, &self.parts.json_forms, budget)
             .map_err(|e| self.json_error(term, e))
     }
 

@@ -16,7 +16,7 @@ use crate::error::{LoadError, LoadErrors, Location};
 use crate::graph::TermGraph;
 use crate::limits::Limits;
 use crate::manifest::{manifest_location, parse_limits, parse_manifest, Manifest, MANIFEST_FILE};
-use crate::plugin::{Plugin, PluginContext};
+use crate::plugin::{FunctionDoc, JsonForms, Plugin, PluginContext, Registrar};
 use crate::rules::compile_rules;
 use crate::runner::ScriptCache;
 use crate::sandbox::sandboxed_engine;
@@ -180,6 +180,17 @@ impl Engine {
         &self.plugins
     }
 
+    /// Every function the core vocabulary and the offered plugins documented, in the order
+    /// they registered them (the core's first): the function list an author reads.
+    pub fn functions(&self) -> Vec<FunctionDoc> {
+        let ctx = PluginContext {
+            contract_id: String::new(),
+            timezone: Tz::UTC,
+        };
+        let mut scratch = rhai::Engine::new_raw();
+        register_plugins(&mut scratch, &self.plugins, &ctx).1
+    }
+
     /// Reads a bundle folder and loads it, see [`Engine::load`].
     pub fn load_dir(&self, dir: &Path) -> Result<Contract, LoadErrors> {
         self.load(&BundleSource::from_dir(dir)?)
@@ -294,10 +305,7 @@ impl Engine {
         if self.coverage {
             crate::coverage::instrument(&mut rhai_engine);
         }
-        CorePlugin.register(&mut rhai_engine, &ctx);
-        for plugin in &plugins {
-            plugin.register(&mut rhai_engine, &ctx);
-        }
+        let (json_forms, _) = register_plugins(&mut rhai_engine, &plugins, &ctx);
 
         let drafts =
             self.compile_terms(source, &manifest, text, &rhai_engine, &limits, &mut errors);
@@ -390,6 +398,7 @@ impl Engine {
             effective_to,
             timezone,
             plugins,
+            json_forms,
             params,
             limits,
             engine: rhai_engine,
@@ -608,4 +617,26 @@ fn cycle_error(cycle: &[usize], drafts: &[TermDraft]) -> LoadError {
         cycle: names,
         location,
     }
+}
+
+/// Registers the core vocabulary and then `plugins` on a contract's engine, each through
+/// its own [`Registrar`]: the JSON forms of their types, and the functions they documented.
+fn register_plugins(
+    engine: &mut rhai::Engine,
+    plugins: &[Arc<dyn Plugin>],
+    ctx: &PluginContext,
+) -> (JsonForms, Vec<FunctionDoc>) {
+    let mut forms = JsonForms::default();
+    let mut docs = Vec::new();
+    CorePlugin.register(
+        &mut Registrar::new(CorePlugin.name(), engine, &mut forms, &mut docs),
+        ctx,
+    );
+    for plugin in plugins {
+        plugin.register(
+            &mut Registrar::new(plugin.name(), engine, &mut forms, &mut docs),
+            ctx,
+        );
+    }
+    (forms, docs)
 }

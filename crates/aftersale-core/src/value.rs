@@ -8,8 +8,7 @@ use rhai::{Array, Dynamic, Map};
 use rust_decimal::Decimal;
 use serde_json::{Number, Value};
 
-use crate::plugin::Plugin;
-use crate::time::{Date, DateTime};
+use crate::plugin::JsonForms;
 
 /// Reads a JSON number into a rhai value: integers stay integers, everything else is an
 /// exact decimal.
@@ -391,32 +390,28 @@ fn scalar_len(value: &Value) -> usize {
 }
 
 /// Converts a rhai value to JSON. Dates become `YYYY-MM-DD`, datetimes RFC 3339 strings,
-/// decimals exact numbers; types of plugins are asked of each plugin in turn. A value nested
+/// decimals exact numbers; a value of a plugin's type takes the JSON form its plugin
+/// registered with it (see [`crate::plugin::Registrar::register_type`]). A value nested
 /// deeper than [`MAX_VALUE_DEPTH`] is an error. Inside an evaluation the memory it builds
 /// counts against `max_memory_bytes`.
-pub fn dynamic_to_json(
-    value: &Dynamic,
-    plugins: &[std::sync::Arc<dyn Plugin>],
-) -> Result<Value, String> {
-    dynamic_to_json_within(value, plugins, &mut OutputBudget::new(usize::MAX)).map_err(
-        |e| match e {
-            ToJsonError::Value(m) | ToJsonError::Limit(m) => m,
-        },
-    )
+pub(crate) fn dynamic_to_json(value: &Dynamic, forms: &JsonForms) -> Result<Value, String> {
+    dynamic_to_json_within(value, forms, &mut OutputBudget::new(usize::MAX)).map_err(|e| match e {
+        ToJsonError::Value(m) | ToJsonError::Limit(m) => m,
+    })
 }
 
 /// [`dynamic_to_json`] within `budget`.
 pub(crate) fn dynamic_to_json_within(
     value: &Dynamic,
-    plugins: &[std::sync::Arc<dyn Plugin>],
+    forms: &JsonForms,
     budget: &mut OutputBudget,
 ) -> Result<Value, ToJsonError> {
-    to_json_at(value, plugins, 0, budget)
+    to_json_at(value, forms, 0, budget)
 }
 
 fn to_json_at(
     value: &Dynamic,
-    plugins: &[std::sync::Arc<dyn Plugin>],
+    forms: &JsonForms,
     depth: usize,
     budget: &mut OutputBudget,
 ) -> Result<Value, ToJsonError> {
@@ -431,7 +426,7 @@ fn to_json_at(
         budget.spend(2 + items.len())?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            out.push(to_json_at(item, plugins, depth + 1, budget)?);
+            out.push(to_json_at(item, forms, depth + 1, budget)?);
         }
         return Ok(Value::Array(out));
     }
@@ -444,7 +439,7 @@ fn to_json_at(
         let mut out = serde_json::Map::with_capacity(map.len());
         for (k, v) in map.iter() {
             budget.spend(k.len() + 3)?;
-            let json = to_json_at(v, plugins, depth + 1, budget).map_err(|e| match e {
+            let json = to_json_at(v, forms, depth + 1, budget).map_err(|e| match e {
                 ToJsonError::Value(m) => ToJsonError::Value(format!("field `{k}`: {m}")),
                 limit => limit,
             })?;
@@ -452,7 +447,7 @@ fn to_json_at(
         }
         return Ok(Value::Object(out));
     }
-    let json = scalar_to_json(value, plugins).map_err(ToJsonError::Value)?;
+    let json = scalar_to_json(value, forms).map_err(ToJsonError::Value)?;
     match &json {
         // A plugin's value may be a whole tree.
         Value::Array(_) | Value::Object(_) => budget.spend_json(&json)?,
@@ -462,10 +457,7 @@ fn to_json_at(
 }
 
 /// The JSON of a value that is neither an array nor a map.
-fn scalar_to_json(
-    value: &Dynamic,
-    plugins: &[std::sync::Arc<dyn Plugin>],
-) -> Result<Value, String> {
+fn scalar_to_json(value: &Dynamic, forms: &JsonForms) -> Result<Value, String> {
     if value.is_unit() {
         return Ok(Value::Null);
     }
@@ -484,16 +476,8 @@ fn scalar_to_json(
     if let Ok(c) = value.as_char() {
         return Ok(Value::String(c.to_string()));
     }
-    if let Some(d) = value.read_lock::<Date>() {
-        return Ok(Value::String(d.to_string()));
-    }
-    if let Some(t) = value.read_lock::<DateTime>() {
-        return Ok(Value::String(t.to_string()));
-    }
-    for plugin in plugins {
-        if let Some(result) = plugin.to_json(value) {
-            return result;
-        }
+    if let Some(result) = forms.to_json(value) {
+        return result;
     }
     Err(format!(
         "a value of type `{}` has no JSON form",

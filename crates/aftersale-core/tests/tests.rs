@@ -68,6 +68,7 @@ mod exact_input;
 mod files;
 mod laws;
 mod loading;
+mod plugins;
 mod sandbox;
 mod schema;
 mod stack;

@@ -28,7 +28,7 @@ mod script;
 #[cfg(test)]
 mod tests;
 
-use aftersale_core::rhai::{Dynamic, Engine};
+use aftersale_core::plugin::Registrar;
 use aftersale_core::{Plugin, PluginContext};
 
 pub use business::Calendar;
@@ -49,14 +49,7 @@ impl Plugin for CalendarPlugin {
          add_business_minutes, business_minutes, is_open, next_open"
     }
 
-    fn register(&self, engine: &mut Engine, ctx: &PluginContext) {
+    fn register(&self, engine: &mut Registrar<'_>, ctx: &PluginContext) {
         script::register(engine, ctx.timezone);
-    }
-
-    /// A calendar's JSON form is its normalised definition:
-    /// `{"timezone": .., "hours": {"mon": ["09:00-17:00"], ..}, "holidays": [..]}`.
-    fn to_json(&self, value: &Dynamic) -> Option<Result<serde_json::Value, String>> {
-        let calendar = value.read_lock::<Calendar>()?;
-        Some(serde_json::to_value(calendar.definition()).map_err(|e| e.to_string()))
     }
 }

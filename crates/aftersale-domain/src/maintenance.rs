@@ -104,7 +104,8 @@ mod script;
 
 use std::sync::Arc;
 
-use aftersale_core::rhai::{self, Array, Dynamic, EvalAltResult, Map, Position};
+use aftersale_core::plugin::Registrar;
+use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position};
 use aftersale_core::{Date, Plugin, PluginContext};
 
 pub use error::MaintenanceError;
@@ -219,8 +220,8 @@ impl Plugin for MaintenancePlugin {
         "maintenance plans: time and meter intervals (or/and), grid or last-completion anchoring, tolerance and shift factor, due-soon, forecasts, visits, compliance"
     }
 
-    fn register(&self, engine: &mut rhai::Engine, _ctx: &PluginContext) {
-        engine.register_type_with_name::<Arc<Plan>>("maintenance_plan");
+    fn register(&self, engine: &mut Registrar<'_>, _ctx: &PluginContext) {
+        engine.register_type::<Arc<Plan>>("maintenance_plan", |plan| Ok(script::plan_json(plan)));
         engine.register_fn("maintenance_plan", |spec: Map| {
             lift("maintenance_plan", script::plan_of(&spec).map(Arc::new))
         });
@@ -282,11 +283,6 @@ impl Plugin for MaintenancePlugin {
         engine.register_fn("to_debug", |plan: &mut Arc<Plan>| {
             script::plan_json(plan).to_string()
         });
-    }
-
-    fn to_json(&self, value: &Dynamic) -> Option<Result<serde_json::Value, String>> {
-        let plan = value.read_lock::<Arc<Plan>>()?;
-        Some(Ok(script::plan_json(&plan)))
     }
 }
 

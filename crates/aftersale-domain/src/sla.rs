@@ -169,7 +169,8 @@ mod script;
 #[cfg(test)]
 mod tests;
 
-use aftersale_core::rhai::{self, Array, Dynamic, EvalAltResult, Map, Position};
+use aftersale_core::plugin::Registrar;
+use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position};
 use aftersale_core::{DateTime, Plugin, PluginContext};
 use chrono_tz::Tz;
 
@@ -240,7 +241,7 @@ impl Plugin for SlaPlugin {
          thresholds; policy selection by conditions"
     }
 
-    fn register(&self, engine: &mut rhai::Engine, ctx: &PluginContext) {
+    fn register(&self, engine: &mut Registrar<'_>, ctx: &PluginContext) {
         let tz = ctx.timezone;
         engine.register_fn(
             "sla_clocks",

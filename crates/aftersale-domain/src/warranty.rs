@@ -39,7 +39,7 @@ mod readings;
 mod script;
 mod window;
 
-use aftersale_core::rhai::{Dynamic, Engine};
+use aftersale_core::plugin::Registrar;
 use aftersale_core::{Plugin, PluginContext};
 
 pub use error::WarrantyError;
@@ -69,12 +69,7 @@ impl Plugin for WarrantyPlugin {
         "warranty periods, whichever-comes-first coverage windows, deductibles, caps, pro-rata and linear credit, claim settlement, maintenance compliance"
     }
 
-    fn register(&self, engine: &mut Engine, _ctx: &PluginContext) {
+    fn register(&self, engine: &mut Registrar<'_>, _ctx: &PluginContext) {
         script::register(engine);
-    }
-
-    fn to_json(&self, value: &Dynamic) -> Option<Result<serde_json::Value, String>> {
-        let window = value.read_lock::<CoverageWindow>()?;
-        Some(Ok(script::window_json(&window)))
     }
 }

@@ -1,7 +1,8 @@
 //! The calendar as rhai scripts see it: the `calendar` type, its constructors and methods,
 //! and reading a definition from a rhai map.
 
-use aftersale_core::rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, INT};
+use aftersale_core::plugin::Registrar;
+use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position, INT};
 use aftersale_core::{Date, DateTime};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
@@ -154,8 +155,12 @@ fn seconds(name: &str, amount: INT, unit: INT, what: &str) -> Fallible<TimeDelta
 }
 
 /// Registers the `calendar` type and its functions.
-pub(crate) fn register(engine: &mut Engine, contract_timezone: Tz) {
-    engine.register_type_with_name::<Calendar>("calendar");
+pub(crate) fn register(engine: &mut Registrar<'_>, contract_timezone: Tz) {
+    // A calendar's JSON form is its normalised definition:
+    // `{"timezone": .., "hours": {"mon": ["09:00-17:00"], ..}, "holidays": [..]}`.
+    engine.register_type::<Calendar>("calendar", |calendar| {
+        serde_json::to_value(calendar.definition()).map_err(|e| e.to_string())
+    });
     engine.register_fn("calendar", move |def: Map| -> Fallible<Calendar> {
         lift(definition_of(&def, contract_timezone).and_then(|d| Calendar::new(&d)))
     });

@@ -2,7 +2,8 @@
 //! sibling modules, answers written back as maps a contract can return as-is. Every problem
 //! becomes a rhai runtime error carrying the [`WarrantyError`] message.
 
-use aftersale_core::rhai::{Array, Dynamic, Engine, EvalAltResult, Map, Position, INT};
+use aftersale_core::plugin::Registrar;
+use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position, INT};
 use aftersale_core::Date;
 use rust_decimal::Decimal;
 
@@ -297,8 +298,8 @@ fn meter_of<'a>(window: &'a CoverageWindow, unit: &str) -> Result<&'a MeterLimit
         .ok_or_else(|| WarrantyError::invalid("coverage window", format!("has no meter `{unit}`")))
 }
 
-fn register_windows(engine: &mut Engine) {
-    engine.register_type_with_name::<CoverageWindow>("coverage_window");
+fn register_windows(engine: &mut Registrar<'_>) {
+    engine.register_type::<CoverageWindow>("coverage_window", |window| Ok(window_json(window)));
     engine.register_fn("period_end", |start: Date, n: INT, unit: &str| {
         lift(unit.parse().and_then(|u| period_end(start, n, u)))
     });
@@ -429,7 +430,7 @@ fn two_amounts(
     lift(number(a, names.0).and_then(|a| number(b, names.1).and_then(|b| f(a, b))))
 }
 
-fn register_money(engine: &mut Engine) {
+fn register_money(engine: &mut Registrar<'_>) {
     engine.register_fn("deductible", |cost: Dynamic, amount: Dynamic| {
         two_amounts(
             deductible,
@@ -623,7 +624,7 @@ fn readings_from(readings: &Array, unit: &str) -> Result<Vec<MeterReading>, Warr
         .collect()
 }
 
-fn register_maintenance(engine: &mut Engine) {
+fn register_maintenance(engine: &mut Registrar<'_>) {
     engine.register_fn(
         "maintenance_compliance",
         |plan: Map, services: Array, on: Date| compliance(&plan, &services, on, None),
@@ -644,7 +645,7 @@ fn register_maintenance(engine: &mut Engine) {
 }
 
 /// Registers every warranty function and the `coverage_window` type.
-pub(super) fn register(engine: &mut Engine) {
+pub(super) fn register(engine: &mut Registrar<'_>) {
     register_windows(engine);
     register_money(engine);
     register_maintenance(engine);
