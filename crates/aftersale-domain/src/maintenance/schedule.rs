@@ -192,6 +192,9 @@ pub struct Compliance {
     pub services: Vec<ServiceRecord>,
     /// Services the plan did not count.
     pub extra: Vec<Extra>,
+    /// Each task's open occurrence after `up_to` (the one the next service counts for), in
+    /// plan order: where it falls due.
+    pub open: Vec<DuePoint>,
 }
 
 impl Compliance {
@@ -983,9 +986,11 @@ impl Plan {
         let odometer = self.evidence(history, readings)?;
         let mut services = Vec::new();
         let mut extra = Vec::new();
+        let mut open = Vec::new();
         for task in &self.tasks {
             let (mut walk, now) = self.replay(task, history, &odometer, up_to, true)?;
             walk.close(&now)?;
+            open.push(walk.due()?);
             services.extend(walk.records.take().unwrap_or_default());
             extra.append(&mut walk.extra);
             if services.len() > MAX_SERVICES {
@@ -1000,6 +1005,7 @@ impl Plan {
             compliant: !services.iter().any(|s| s.status.breaks_compliance()),
             services,
             extra,
+            open,
         })
     }
 

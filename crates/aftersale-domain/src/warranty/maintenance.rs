@@ -1,21 +1,28 @@
 //! Maintenance compliance for warranty terms ("coverage requires scheduled maintenance"):
 //! whether each service due before a failure was done within the plan's tolerance.
 //!
-//! The plan is anchored on the last completion: the next service is due a period (e.g. 12
-//! months) or a meter interval (e.g. 15,000 km) after the last one, whichever comes first, and
-//! is on time when done no later than the tolerance past either due point (e.g. 1 month,
-//! 1,500 km). As DOMAIN.md says of SAP-style tolerance, counter by counter: a service early
-//! on a counter restarts it from the service; lateness inside the tolerance does not move the
-//! plan (the next due point is the missed one plus an interval); a service late beyond the
-//! tolerance is recorded as missed, still counts as done, and the next one is due from it (a
-//! shift factor of 1). Fixed grids, other shift factors, "and" links and forecasts are the
-//! `maintenance` plugin's; this is the narrow check a warranty term needs.
+//! This is a thin adapter over the `maintenance` plugin's engine ([`crate::maintenance::Plan`]),
+//! so the warranty verdict and the maintenance verdict cannot drift apart: a [`ServicePlan`] is
+//! a maintenance plan of one task, every period or meter interval whichever comes first,
+//! anchored on the last completion with a shift factor of 1. The rules are that engine's
+//! (see [`crate::maintenance`]): a service early on a counter restarts it from the service;
+//! lateness inside the tolerance does not move the plan (the next due point is the missed one
+//! plus an interval); a service late beyond the tolerance is recorded as missed, still counts
+//! as done, and the next one is due from it. What stays here is the warranty's own input
+//! contract (a plan of at most one meter, service records checked against the failure, with
+//! the warranty's error texts) and the shape of its answer.
 
 use aftersale_core::Date;
 use rust_decimal::Decimal;
 
 use super::error::{non_negative, WarrantyError};
 use super::period::Period;
+use crate::maintenance::{
+    Completion, Counters, MaintenanceError, Meters, Plan, Reading, Span, Status, Task,
+};
+
+/// The name of the one task of the maintenance plan behind a [`ServicePlan`].
+const TASK: &str = "service";
 
 /// The meter part of a service plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +41,9 @@ pub struct MeterInterval {
 /// service (the first from `start`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServicePlan {
-    start: Date,
-    every: Option<Period>,
-    time_tolerance: Option<Period>,
     meter: Option<MeterInterval>,
+    /// The same plan as the maintenance engine runs it.
+    plan: Plan,
 }
 
 /// One service done: its date and, for a plan with a meter, the reading then.
@@ -101,32 +107,6 @@ impl Compliance {
     }
 }
 
-/// Where the next service falls due: `steps` intervals after `anchor`, and at `due_reading`.
-struct Cursor {
-    anchor: Date,
-    steps: i64,
-    due_reading: Option<Decimal>,
-}
-
-/// One due point and its deadline.
-struct Due {
-    on: Option<Date>,
-    deadline_on: Option<Date>,
-    reading: Option<Decimal>,
-    deadline_reading: Option<Decimal>,
-}
-
-impl Due {
-    fn late(&self, date: Date, reading: Option<Decimal>) -> (bool, bool) {
-        let by_time = self.deadline_on.is_some_and(|d| date > d);
-        let by_meter = match (self.deadline_reading, reading) {
-            (Some(limit), Some(r)) => r > limit,
-            _ => false,
-        };
-        (by_time, by_meter)
-    }
-}
-
 impl ServicePlan {
     /// A plan from `start`. `every` and `meter` are linked by "whichever comes first"; at
     /// least one is required. `time_tolerance` needs `every`.
@@ -154,6 +134,15 @@ impl ServicePlan {
                 "a time tolerance needs a time interval",
             ));
         }
+        let mut interval = Counters {
+            time: every.map(span_of).transpose()?,
+            meters: Meters::new(),
+        };
+        let mut tolerance = Counters {
+            time: time_tolerance.map(span_of).transpose()?,
+            meters: Meters::new(),
+        };
+        let mut start_meters = Meters::new();
         if let Some(m) = &meter {
             if m.every <= Decimal::ZERO {
                 return Err(WarrantyError::invalid(
@@ -166,18 +155,19 @@ impl ServicePlan {
             }
             non_negative(&format!("the `{}` tolerance", m.unit), m.tolerance)?;
             non_negative(&format!("the `{}` reading at start", m.unit), m.at_start)?;
+            interval.meters.insert(m.unit.clone(), m.every);
+            tolerance.meters.insert(m.unit.clone(), m.tolerance);
+            start_meters.insert(m.unit.clone(), m.at_start);
         }
-        Ok(Self {
-            start,
-            every,
-            time_tolerance,
-            meter,
-        })
+        let mut task = Task::new(TASK, interval);
+        task.tolerance = tolerance;
+        let plan = Plan::new(start, start_meters, vec![task]).map_err(from_maintenance)?;
+        Ok(Self { meter, plan })
     }
 
     /// The day the plan starts (the in-service date).
     pub fn start(&self) -> Date {
-        self.start
+        self.plan.start
     }
 
     /// The meter part, if any.
@@ -185,93 +175,40 @@ impl ServicePlan {
         self.meter.as_ref()
     }
 
-    /// The due point `steps` intervals after `anchor` (computed in one step from the anchor,
-    /// so month ends do not drift), and at `due_reading`.
-    fn due(&self, cursor: &Cursor) -> Result<Due, WarrantyError> {
-        let on = match self.every {
-            Some(p) => {
-                let count = p.count.checked_mul(cursor.steps).ok_or_else(|| {
-                    WarrantyError::DateOutOfRange(format!(
-                        "date out of range: {} + {} x {p}",
-                        cursor.anchor, cursor.steps
-                    ))
-                })?;
-                Some(Period::new(count, p.unit)?.after(cursor.anchor)?)
-            }
-            None => None,
-        };
-        let deadline_on = match (on, self.time_tolerance) {
-            (Some(d), Some(t)) => Some(t.after(d)?),
-            (d, _) => d,
-        };
-        let deadline_reading = match (&self.meter, cursor.due_reading) {
-            (Some(m), Some(due)) => Some(
-                due.checked_add(m.tolerance)
-                    .ok_or_else(|| WarrantyError::Overflow("the next due reading".into()))?,
-            ),
-            _ => None,
-        };
-        Ok(Due {
-            on,
-            deadline_on,
-            reading: cursor.due_reading,
-            deadline_reading,
-        })
+    /// The maintenance plan (of one task, named `service`) this plan runs on.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
+}
 
-    /// Where the plan goes after a service done on `date` at `reading` for the due point
-    /// `due`, counter by counter: a service early on a counter restarts it from the service;
-    /// on time or late within tolerance leaves it on the plan; late beyond tolerance restarts
-    /// it from the service (a shift factor of 1).
-    fn advance(
-        &self,
-        cursor: &Cursor,
-        due: &Due,
-        date: Date,
-        reading: Option<Decimal>,
-    ) -> Result<Cursor, WarrantyError> {
-        let (anchor, steps) = match (due.on, due.deadline_on) {
-            (Some(on), Some(deadline)) if date >= on && date <= deadline => {
-                (cursor.anchor, cursor.steps.saturating_add(1))
-            }
-            _ => (date, 1),
-        };
-        let due_reading = match (&self.meter, due.reading, due.deadline_reading, reading) {
-            (Some(m), Some(due_r), Some(deadline), Some(r)) => {
-                let base = if r >= due_r && r <= deadline {
-                    due_r
-                } else {
-                    r
-                };
-                Some(
-                    base.checked_add(m.every)
-                        .ok_or_else(|| WarrantyError::Overflow("the next due reading".into()))?,
-                )
-            }
-            _ => None,
-        };
-        Ok(Cursor {
-            anchor,
-            steps,
-            due_reading,
-        })
-    }
+/// A warranty period as the maintenance engine's span (a year is 12 months).
+fn span_of(period: Period) -> Result<Span, WarrantyError> {
+    use super::period::PeriodUnit;
+    let too_long =
+        || WarrantyError::DateOutOfRange(format!("a period of {period} is out of range"));
+    Ok(match period.unit {
+        PeriodUnit::Days => Span {
+            months: 0,
+            days: period.count,
+        },
+        PeriodUnit::Months => Span {
+            months: period.count,
+            days: 0,
+        },
+        PeriodUnit::Years => Span {
+            months: period.count.checked_mul(12).ok_or_else(too_long)?,
+            days: 0,
+        },
+    })
+}
 
-    fn missed(
-        due: &Due,
-        done: Option<(Date, Option<Decimal>)>,
-        late: (bool, bool),
-    ) -> MissedService {
-        MissedService {
-            due_on: due.on,
-            deadline_on: due.deadline_on,
-            due_reading: due.reading,
-            deadline_reading: due.deadline_reading,
-            done_on: done.map(|(d, _)| d),
-            done_reading: done.and_then(|(_, r)| r),
-            late_by_time: late.0,
-            late_by_meter: late.1,
-        }
+/// A maintenance engine error in warranty terms: a limit of the evaluation stays that limit;
+/// a date or meter computation out of range stays an out-of-range error.
+fn from_maintenance(e: MaintenanceError) -> WarrantyError {
+    match e {
+        MaintenanceError::Exhausted(limit) => WarrantyError::Exhausted(limit),
+        MaintenanceError::Range(text) => WarrantyError::DateOutOfRange(text),
+        other => WarrantyError::invalid("maintenance plan", other.to_string()),
     }
 }
 
@@ -282,9 +219,9 @@ impl ServicePlan {
 /// cannot have prevented the failure. Each service is due a period or interval after the one
 /// before, whichever comes first (see the module doc for how tolerance moves the plan), and is
 /// missed when done past either deadline; after the last service, one more is missed when the
-/// failure came past its deadline. Services before
-/// the plan's start, without a reading when the plan has a meter, with readings that go down,
-/// or above the reading at the failure, are errors.
+/// failure came past its deadline. Services before the plan's start, without a reading when
+/// the plan has a meter, with readings that go down, or above the reading at the failure, are
+/// errors.
 pub fn maintenance_compliance(
     plan: &ServicePlan,
     services: &[ServiceRecord],
@@ -310,45 +247,97 @@ pub fn maintenance_compliance(
     };
     let mut done: Vec<ServiceRecord> = services.iter().copied().filter(|s| s.date <= on).collect();
     done.sort_by_key(|s| (s.date, s.reading));
+    check_services(plan, &done, reading)?;
 
-    let mut cursor = Cursor {
-        anchor: plan.start,
-        steps: 1,
-        due_reading: match meter {
-            Some(m) => Some(
-                m.at_start
-                    .checked_add(m.every)
-                    .ok_or_else(|| WarrantyError::Overflow("the first due reading".into()))?,
-            ),
-            None => None,
-        },
+    let meters_of = |value: Option<Decimal>| -> Meters {
+        match (meter, value) {
+            (Some(m), Some(v)) => Meters::from([(m.unit.clone(), v)]),
+            _ => Meters::new(),
+        }
     };
+    let history: Vec<Completion> = done
+        .iter()
+        .map(|s| Completion {
+            task: TASK.to_string(),
+            date: s.date,
+            meters: meters_of(s.reading),
+        })
+        .collect();
+    let readings: Vec<Reading> = reading
+        .map(|r| Reading {
+            date: on,
+            meters: meters_of(Some(r)),
+        })
+        .into_iter()
+        .collect();
+    let report = plan
+        .plan
+        .compliance(&history, &readings, on)
+        .map_err(from_maintenance)?;
+
+    let unit = meter.map(|m| m.unit.as_str());
+    let at = |meters: &Meters| unit.and_then(|u| meters.get(u).copied());
+    let missed = report
+        .services
+        .iter()
+        .filter(|s| s.status.breaks_compliance())
+        .map(|s| {
+            let deadline_on = s.tolerance_until.on;
+            let deadline_reading = at(&s.tolerance_until.at);
+            let (date, value) = match &s.done {
+                Some(p) => (p.date, at(&p.meters)),
+                None => (on, reading),
+            };
+            MissedService {
+                due_on: s.due.on,
+                deadline_on,
+                due_reading: at(&s.due.at),
+                deadline_reading,
+                done_on: s.done.as_ref().map(|p| p.date),
+                done_reading: s.done.as_ref().and_then(|p| at(&p.meters)),
+                late_by_time: deadline_on.is_some_and(|d| date > d),
+                late_by_meter: matches!((deadline_reading, value), (Some(l), Some(v)) if v > l),
+            }
+        })
+        .collect();
+    debug_assert!(report
+        .services
+        .iter()
+        .all(|s| s.status != Status::Missed || s.done.is_none()));
+    let next = report.open.first();
+    Ok(Compliance {
+        missed,
+        services_counted: done.len(),
+        next_due_on: next.and_then(|d| d.on),
+        next_due_reading: next.and_then(|d| at(&d.at)),
+    })
+}
+
+/// The warranty's input contract for the services up to the failure (sorted by date): none
+/// before the plan starts, a reading on each when the plan has a meter, readings that never go
+/// down and are not above the reading at the failure.
+fn check_services(
+    plan: &ServicePlan,
+    done: &[ServiceRecord],
+    at_failure: Option<Decimal>,
+) -> Result<(), WarrantyError> {
+    let meter = plan.meter.as_ref();
+    let start = plan.start();
     let mut last_reading = meter.map(|m| m.at_start);
-    let mut last_date = plan.start;
-    let mut missed = Vec::new();
-    for s in &done {
-        aftersale_core::meter::charge(1)?;
-        if s.date < plan.start {
+    let mut last_date = start;
+    // Not charged to the evaluation's meter here: the engine charges each service it replays.
+    for s in done {
+        if s.date < start {
             return Err(WarrantyError::Inconsistent(format!(
-                "a service on {} is before the plan starts on {}",
-                s.date, plan.start
+                "a service on {} is before the plan starts on {start}",
+                s.date
             )));
         }
-        let service_reading = check_reading(meter, s, last_date, last_reading, reading)?;
-        let due = plan.due(&cursor)?;
-        let late = due.late(s.date, service_reading);
-        if late.0 || late.1 {
-            missed.push(ServicePlan::missed(
-                &due,
-                Some((s.date, service_reading)),
-                late,
-            ));
-        }
-        cursor = plan.advance(&cursor, &due, s.date, service_reading)?;
+        let service_reading = check_reading(meter, s, last_date, last_reading, at_failure)?;
         last_reading = service_reading.or(last_reading);
         last_date = s.date;
     }
-    if let (Some(m), Some(r), Some(last)) = (meter, reading, last_reading) {
+    if let (Some(m), Some(r), Some(last)) = (meter, at_failure, last_reading) {
         if r < last {
             return Err(WarrantyError::Inconsistent(format!(
                 "the `{}` reading `{r}` at the failure is below an earlier reading `{last}`",
@@ -356,17 +345,7 @@ pub fn maintenance_compliance(
             )));
         }
     }
-    let next = plan.due(&cursor)?;
-    let late = next.late(on, reading);
-    if late.0 || late.1 {
-        missed.push(ServicePlan::missed(&next, None, late));
-    }
-    Ok(Compliance {
-        missed,
-        services_counted: done.len(),
-        next_due_on: next.on,
-        next_due_reading: next.reading,
-    })
+    Ok(())
 }
 
 /// The reading of a service record, checked against the plan, the previous service (or the
@@ -551,6 +530,52 @@ mod tests {
         .unwrap();
         assert_eq!(c.services_counted, 0);
         assert_eq!(c.missed[0].reason(), "not_done");
+    }
+
+    #[test]
+    fn a_service_late_beyond_tolerance_moves_every_late_counter_to_it() {
+        // due 2025-01-15 or 15,000 km; done 2025-02-10 (within the month) at 17,000 km
+        // (beyond 1,500 km): the service is late, and the next one is due from it on both
+        // counters, as the maintenance plugin's last-completion plans with a shift factor of 1
+        let c = maintenance_compliance(
+            &plan(),
+            &[service("2025-02-10", 17_000)],
+            d("2025-06-01"),
+            Some(20_000.into()),
+        )
+        .unwrap();
+        assert_eq!(c.missed.len(), 1);
+        assert!(c.missed[0].late_by_meter && !c.missed[0].late_by_time);
+        assert_eq!(c.next_due_on, Some(d("2026-02-10")));
+        assert_eq!(c.next_due_reading, Some(32_000.into()));
+    }
+
+    #[test]
+    fn agrees_with_the_maintenance_plugin() {
+        use crate::maintenance::{Completion, Reading};
+        let p = plan();
+        let services = [service("2025-01-20", 14_000), service("2026-03-01", 31_000)];
+        let c =
+            maintenance_compliance(&p, &services, d("2026-06-01"), Some(33_000.into())).unwrap();
+        let history: Vec<Completion> = services
+            .iter()
+            .map(|s| Completion {
+                task: TASK.into(),
+                date: s.date,
+                meters: Meters::from([("km".to_string(), s.reading.unwrap())]),
+            })
+            .collect();
+        let readings = [Reading {
+            date: d("2026-06-01"),
+            meters: Meters::from([("km".to_string(), Decimal::from(33_000))]),
+        }];
+        let m = p
+            .plan()
+            .compliance(&history, &readings, d("2026-06-01"))
+            .unwrap();
+        assert_eq!(c.compliant(), m.compliant);
+        assert_eq!(c.missed.len(), m.reasons().len());
+        assert_eq!(c.next_due_on, m.open[0].on);
     }
 
     #[test]
