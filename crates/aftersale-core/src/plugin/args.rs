@@ -51,7 +51,7 @@
 //! spec.insert("precent".into(), Dynamic::from_int(10));
 //! assert_eq!(
 //!     discount(&spec).unwrap_err().to_string(),
-//!     "shop: discount: unknown key `precent` (allowed: price, percent, cap)"
+//!     "shop: discount.precent: unknown key (allowed: price, percent, cap)"
 //! );
 //! ```
 
@@ -90,14 +90,12 @@ pub enum ArgError {
         expected: String,
     },
     /// A map has a key the function does not know (usually a typo).
-    #[error("{plugin}: {field}: unknown key `{key}` (allowed: {allowed})")]
+    #[error("{plugin}: {field}: unknown key (allowed: {allowed})")]
     UnknownKey {
         /// The plugin reading it.
         plugin: String,
-        /// The map's path (the function's name for its top-level options).
+        /// The unknown key's path (`coverage_window.yeras`).
         field: String,
-        /// The key.
-        key: String,
         /// The keys the map may have, comma-separated.
         allowed: String,
     },
@@ -263,8 +261,7 @@ fn check_keys(map: &Map, at: &At<'_>, allowed: &[&str]) -> Result<(), ArgError> 
     match map.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(key) => Err(ArgError::UnknownKey {
             plugin: at.plugin.to_string(),
-            field: at.path.clone(),
-            key: key.to_string(),
+            field: at.key(key).path,
             allowed: allowed.join(", "),
         }),
         None => Ok(()),
@@ -660,6 +657,9 @@ impl PluginError for ArgError {
     }
 }
 
+/// A message of the plugin's own, raised as it is.
+impl PluginError for String {}
+
 impl PluginError for Exhausted {
     fn exhausted(&self) -> Option<Exhausted> {
         Some(*self)
@@ -731,7 +731,7 @@ mod tests {
         let err = Options::at("warranty", "coverage_window", &m, &["start", "years"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "warranty: coverage_window: unknown key `yeras` (allowed: start, years)"
+            "warranty: coverage_window.yeras: unknown key (allowed: start, years)"
         );
     }
 
