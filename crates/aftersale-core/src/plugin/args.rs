@@ -431,6 +431,15 @@ impl<'m, 'p> Options<'m, 'p> {
         Ok(Options { at, map })
     }
 
+    /// The map at `path` read whatever its keys (meter names, weekdays, a ticket's fields):
+    /// the caller checks the keys it takes.
+    pub fn open(plugin: &'p str, path: impl Into<String>, map: &'m Map) -> Self {
+        Options {
+            at: At::new(plugin, path),
+            map,
+        }
+    }
+
     /// Where these options stand.
     pub fn here(&self) -> &At<'p> {
         &self.at
