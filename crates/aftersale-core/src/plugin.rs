@@ -19,9 +19,15 @@
 //! }
 //! ```
 //!
+//! A plugin function's arguments are read, and its answers written, with [`args`]: options
+//! maps with unknown keys refused, fields converted to Rust types, one error wording
+//! (`<plugin>: <field>: expected <what>, found <what>`), result maps built from Rust values.
+//!
 //! The core vocabulary (dates, datetimes, decimal rounding) is itself a plugin,
 //! [`CorePlugin`](crate::vocabulary::CorePlugin), always on. Domain plugins and a host
 //! application's own plugins implement the same trait.
+
+pub mod args;
 
 use std::any::TypeId;
 use std::collections::HashMap;

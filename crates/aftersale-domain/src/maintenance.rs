@@ -104,8 +104,10 @@ mod script;
 
 use std::sync::Arc;
 
+use aftersale_core::meter::Exhausted;
+use aftersale_core::plugin::args::{lift_in, PluginError};
 use aftersale_core::plugin::Registrar;
-use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position};
+use aftersale_core::rhai::{Array, Dynamic, Map};
 use aftersale_core::{Date, Plugin, PluginContext};
 
 pub use error::MaintenanceError;
@@ -120,17 +122,17 @@ pub use schedule::{
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MaintenancePlugin;
 
-type Fallible<T> = Result<T, Box<EvalAltResult>>;
+impl PluginError for MaintenanceError {
+    fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            MaintenanceError::Exhausted(limit) => Some(*limit),
+            _ => None,
+        }
+    }
 
-fn lift<T>(function: &str, result: Result<T, MaintenanceError>) -> Fallible<T> {
-    result.map_err(|e| match e {
-        // A limit of the evaluation: reported as the limit, like one the script reached.
-        MaintenanceError::Exhausted(limit) => limit.into(),
-        e => Box::new(EvalAltResult::ErrorRuntime(
-            Dynamic::from(format!("{function}: {e}")),
-            Position::NONE,
-        )),
-    })
+    fn names_plugin(&self) -> bool {
+        matches!(self, MaintenanceError::Args(_))
+    }
 }
 
 fn inputs(
@@ -223,12 +225,12 @@ impl Plugin for MaintenancePlugin {
     fn register(&self, engine: &mut Registrar<'_>, _ctx: &PluginContext) {
         engine.register_type::<Arc<Plan>>("maintenance_plan", |plan| Ok(script::plan_json(plan)));
         engine.register_fn("maintenance_plan", |spec: Map| {
-            lift("maintenance_plan", script::plan_of(&spec).map(Arc::new))
+            lift_in("maintenance_plan", script::plan_of(&spec).map(Arc::new))
         });
         engine.register_fn(
             "next_due",
             |plan: Arc<Plan>, task: &str, history: Array, readings: Array, as_of: Date| {
-                lift(
+                lift_in(
                     "next_due",
                     next_due_one(&plan, task, &history, &readings, as_of),
                 )
@@ -237,7 +239,7 @@ impl Plugin for MaintenancePlugin {
         engine.register_fn(
             "next_due",
             |plan: Arc<Plan>, history: Array, readings: Array, as_of: Date| {
-                lift(
+                lift_in(
                     "next_due",
                     next_due_every(&plan, &history, &readings, as_of),
                 )
@@ -246,19 +248,19 @@ impl Plugin for MaintenancePlugin {
         engine.register_fn(
             "visits",
             |plan: Arc<Plan>, history: Array, readings: Array, from: Date, to: Date| {
-                lift("visits", visits(&plan, &history, &readings, from, to))
+                lift_in("visits", visits(&plan, &history, &readings, from, to))
             },
         );
         engine.register_fn(
             "compliance",
             |plan: Arc<Plan>, history: Array, readings: Array, up_to: Date| {
-                lift("compliance", compliance(&plan, &history, &readings, up_to))
+                lift_in("compliance", compliance(&plan, &history, &readings, up_to))
             },
         );
         engine.register_fn(
             "compliance",
             |plan: Arc<Plan>, history: Array, up_to: Date| {
-                lift(
+                lift_in(
                     "compliance",
                     compliance(&plan, &history, &Array::new(), up_to),
                 )
@@ -267,7 +269,7 @@ impl Plugin for MaintenancePlugin {
         engine.register_fn(
             "usage",
             |plan: Arc<Plan>, history: Array, readings: Array, as_of: Date| {
-                lift("usage", usage(&plan, &history, &readings, as_of))
+                lift_in("usage", usage(&plan, &history, &readings, as_of))
             },
         );
         engine.register_get("start", |plan: &mut Arc<Plan>| plan.start);

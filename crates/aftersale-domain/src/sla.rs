@@ -169,8 +169,10 @@ mod script;
 #[cfg(test)]
 mod tests;
 
+use aftersale_core::meter::Exhausted;
+use aftersale_core::plugin::args::{lift_in, PluginError};
 use aftersale_core::plugin::Registrar;
-use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position};
+use aftersale_core::rhai::{Array, Dynamic, Map};
 use aftersale_core::{DateTime, Plugin, PluginContext};
 use chrono_tz::Tz;
 
@@ -189,17 +191,17 @@ use crate::calendar::Calendar;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SlaPlugin;
 
-type Fallible<T> = Result<T, Box<EvalAltResult>>;
+impl PluginError for SlaError {
+    fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            SlaError::Exhausted(limit) => Some(*limit),
+            _ => None,
+        }
+    }
 
-fn lift<T>(function: &str, result: Result<T, SlaError>) -> Fallible<T> {
-    result.map_err(|e| match e {
-        // A limit of the evaluation: reported as the limit, like one the script reached.
-        SlaError::Exhausted(limit) => limit.into(),
-        e => Box::new(EvalAltResult::ErrorRuntime(
-            Dynamic::from(format!("{function}: {e}")),
-            Position::NONE,
-        )),
-    })
+    fn names_plugin(&self) -> bool {
+        matches!(self, SlaError::Args(_))
+    }
 }
 
 fn all_clocks(
@@ -246,23 +248,23 @@ impl Plugin for SlaPlugin {
         engine.register_fn(
             "sla_clocks",
             move |cal: &mut Calendar, policy: Map, events: Array, as_of: DateTime| {
-                lift("sla_clocks", all_clocks(cal, &policy, &events, as_of, tz))
+                lift_in("sla_clocks", all_clocks(cal, &policy, &events, as_of, tz))
             },
         );
         engine.register_fn(
             "sla_clock",
             move |cal: &mut Calendar, policy: Map, events: Array, as_of: DateTime, metric: &str| {
-                lift(
+                lift_in(
                     "sla_clock",
                     one_clock(cal, &policy, &events, as_of, metric, tz),
                 )
             },
         );
         engine.register_fn("sla_select", |policies: Array, ticket: Map| {
-            lift("sla_select", select_first(&policies, &ticket))
+            lift_in("sla_select", select_first(&policies, &ticket))
         });
         engine.register_fn("sla_select_all", |policies: Array, ticket: Map| {
-            lift("sla_select_all", select_all(&policies, &ticket))
+            lift_in("sla_select_all", select_all(&policies, &ticket))
         });
     }
 }

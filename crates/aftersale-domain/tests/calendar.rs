@@ -325,11 +325,11 @@ fn engine_bad_definition_is_an_evaluation_error_naming_the_term() {
         ),
         (
             r#"calendar(#{ hours: #{ mon: [9] } })"#,
-            "calendar.hours.mon[0]: expected a string, found an integer",
+            "calendar: calendar.hours.mon[0]: expected a string, found the integer 9",
         ),
         (
             r#"calendar(#{ hours: #{ mon: "09:00-17:00" } })"#,
-            "calendar.hours.mon: expected an array",
+            "calendar: calendar.hours.mon: expected an array",
         ),
         (
             r#"calendar(#{ hours: #{ mon: ["09:00-17:00"] }, holidays: ["2025-02-30"] })"#,
@@ -337,15 +337,15 @@ fn engine_bad_definition_is_an_evaluation_error_naming_the_term() {
         ),
         (
             r#"calendar(#{ hours: #{ mon: ["09:00-17:00"] }, holidays: [20250101] })"#,
-            "calendar.holidays[0]: expected a string, found an integer",
+            "calendar: calendar.holidays[0]: expected a string, found the integer 20250101",
         ),
         (
             r#"calendar(#{ timezone: 1, hours: #{ mon: ["09:00-17:00"] } })"#,
-            "calendar.timezone: expected a string, found an integer",
+            "calendar: calendar.timezone: expected a string, found the integer 1",
         ),
         (
             r#"calendar(#{ hours: #{ mon: ["09:00-17:00"] }, hollidays: [] })"#,
-            "calendar.hollidays: unknown field",
+            "calendar: calendar.hollidays: unknown key (allowed: timezone, hours, holidays)",
         ),
         (
             r#"calendar(#{ hours: #{ tue: ["25:00-26:00"] } })"#,

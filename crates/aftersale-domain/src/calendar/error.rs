@@ -47,22 +47,10 @@ pub enum CalendarError {
         /// The text given.
         text: String,
     },
-    /// A field holds a value of the wrong type (a number where a string belongs, ...).
-    #[error("{field}: expected {expected}, found {found}")]
-    WrongType {
-        /// The field.
-        field: String,
-        /// What it must hold.
-        expected: &'static str,
-        /// What it holds.
-        found: String,
-    },
-    /// The definition has a field a calendar does not know (usually a typo).
-    #[error("{field}: unknown field (a calendar has timezone, hours and holidays)")]
-    UnknownField {
-        /// The field, for example `calendar.hollidays`.
-        field: String,
-    },
+    /// An argument of the wrong type, a missing one or an unknown key, in a script's
+    /// definition.
+    #[error(transparent)]
+    Args(#[from] aftersale_core::plugin::args::ArgError),
     /// No weekday has a window: business time could never advance.
     #[error("calendar.hours: no working window on any weekday, so the calendar never opens")]
     NeverOpen,

@@ -1,8 +1,10 @@
 //! The calendar as rhai scripts see it: the `calendar` type, its constructors and methods,
 //! and reading a definition from a rhai map.
 
+use aftersale_core::meter::Exhausted;
+use aftersale_core::plugin::args::{lift, raise, ArgError, At, FromArg, Options, PluginError};
 use aftersale_core::plugin::Registrar;
-use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position, INT};
+use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, INT};
 use aftersale_core::{Date, DateTime};
 use chrono::TimeDelta;
 use chrono_tz::Tz;
@@ -13,110 +15,61 @@ use super::error::CalendarError;
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 
-/// A rhai runtime error with the message only; the core adds the term and position.
-fn fail(message: impl ToString) -> Box<EvalAltResult> {
-    Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from(message.to_string()),
-        Position::NONE,
-    ))
+/// The plugin's name, as its argument errors start.
+const PLUGIN: &str = "calendar";
+
+impl PluginError for CalendarError {
+    fn exhausted(&self) -> Option<Exhausted> {
+        match self {
+            CalendarError::Exhausted(limit) => Some(*limit),
+            _ => None,
+        }
+    }
+
+    fn names_plugin(&self) -> bool {
+        matches!(self, CalendarError::Args(_))
+    }
 }
 
-fn lift<T>(result: Result<T, CalendarError>) -> Fallible<T> {
-    result.map_err(|e| match e {
-        // A limit of the evaluation: reported as the limit, like one the script reached.
-        CalendarError::Exhausted(limit) => limit.into(),
-        e => fail(e),
-    })
-}
-
-/// How a value's type reads in an error message.
-fn describe(value: &Dynamic) -> String {
-    let what = if value.is_unit() {
-        "nothing (`()`)"
-    } else if value.is_int() {
-        "an integer"
-    } else if value.is_decimal() {
-        "a decimal"
-    } else if value.is_bool() {
-        "a boolean"
-    } else if value.is_string() {
-        "a string"
-    } else if value.is_char() {
-        "a character"
-    } else if value.is_array() {
-        "an array"
-    } else if value.is_map() {
-        "a map"
-    } else if value.is::<Date>() {
-        "a date"
-    } else if value.is::<DateTime>() {
-        "a datetime"
-    } else if value.is::<Calendar>() {
-        "a calendar"
+/// An array, with what its elements are for the error message when it is not one.
+fn array_of(value: &Dynamic, at: &At<'_>, expected: &'static str) -> Result<Array, ArgError> {
+    if value.is_array() {
+        at.read(value)
     } else {
-        return format!("a `{}`", value.type_name());
-    };
-    what.to_string()
-}
-
-fn wrong_type(field: String, expected: &'static str, value: &Dynamic) -> CalendarError {
-    CalendarError::WrongType {
-        field,
-        expected,
-        found: describe(value),
+        Err(at.wrong_type(expected, value))
     }
 }
 
-fn string_of(value: &Dynamic, field: &str) -> Result<String, CalendarError> {
-    value
-        .clone()
-        .into_string()
-        .map_err(|_| wrong_type(field.to_string(), "a string", value))
-}
-
-fn array_of(
-    value: &Dynamic,
-    field: &str,
-    expected: &'static str,
-) -> Result<Vec<Dynamic>, CalendarError> {
-    match value.read_lock::<Array>() {
-        Some(items) => Ok(items.iter().cloned().collect()),
-        None => Err(wrong_type(field.to_string(), expected, value)),
-    }
-}
-
-fn hours_of(value: &Dynamic) -> Result<WeeklyHours, CalendarError> {
+fn hours_of(value: &Dynamic, at: &At<'_>) -> Result<WeeklyHours, CalendarError> {
     let Some(days) = value.read_lock::<Map>() else {
-        return Err(wrong_type(
-            "calendar.hours".into(),
-            "a map from weekday (mon ... sun) to windows",
-            value,
-        ));
+        return Err(at
+            .wrong_type("a map from weekday (mon ... sun) to windows", value)
+            .into());
     };
     let mut hours = WeeklyHours::default();
     for (key, windows) in days.iter() {
-        let field = format!("calendar.hours.{key}");
         let Some(slot) = hours.day_mut(key) else {
             return Err(CalendarError::UnknownWeekday {
                 key: key.to_string(),
             });
         };
-        let items = array_of(windows, &field, "an array of `HH:MM-HH:MM` strings")?;
+        let day = at.key(key);
+        let items = array_of(windows, &day, "an array of `HH:MM-HH:MM` strings")?;
         for (i, item) in items.iter().enumerate() {
-            slot.push(string_of(item, &format!("{field}[{i}]"))?);
+            slot.push(String::from_arg(item, &day.index(i))?);
         }
     }
     Ok(hours)
 }
 
-fn holidays_of(value: &Dynamic) -> Result<Vec<String>, CalendarError> {
-    let items = array_of(value, "calendar.holidays", "an array of `YYYY-MM-DD` dates")?;
+fn holidays_of(value: &Dynamic, at: &At<'_>) -> Result<Vec<String>, ArgError> {
+    let items = array_of(value, at, "an array of `YYYY-MM-DD` dates")?;
     items
         .iter()
         .enumerate()
         .map(|(i, item)| match item.read_lock::<Date>() {
             Some(date) => Ok(date.to_string()),
-            None => string_of(item, &format!("calendar.holidays[{i}]")),
+            None => String::from_arg(item, &at.index(i)),
         })
         .collect()
 }
@@ -124,23 +77,20 @@ fn holidays_of(value: &Dynamic) -> Result<Vec<String>, CalendarError> {
 /// Reads a definition from a script map `#{timezone, hours, holidays}`. A missing
 /// `timezone` means `default_timezone` (the contract's).
 pub(crate) fn definition_of(map: &Map, default_timezone: Tz) -> Result<CalendarDef, CalendarError> {
-    let mut def = CalendarDef {
-        timezone: default_timezone.name().to_string(),
-        ..CalendarDef::default()
+    let options = Options::at(PLUGIN, "calendar", map, &["timezone", "hours", "holidays"])?;
+    let hours = match options.get("hours") {
+        Some(v) => hours_of(v, &options.field("hours"))?,
+        None => WeeklyHours::default(),
     };
-    for (key, value) in map {
-        match key.as_str() {
-            "timezone" => def.timezone = string_of(value, "calendar.timezone")?,
-            "hours" => def.hours = hours_of(value)?,
-            "holidays" => def.holidays = holidays_of(value)?,
-            other => {
-                return Err(CalendarError::UnknownField {
-                    field: format!("calendar.{other}"),
-                })
-            }
-        }
-    }
-    Ok(def)
+    let holidays = match options.get("holidays") {
+        Some(v) => holidays_of(v, &options.field("holidays"))?,
+        None => Vec::new(),
+    };
+    Ok(CalendarDef {
+        timezone: options.optional_with("timezone", default_timezone.name().to_string())?,
+        hours,
+        holidays,
+    })
 }
 
 fn seconds(name: &str, amount: INT, unit: INT, what: &str) -> Fallible<TimeDelta> {
@@ -148,7 +98,7 @@ fn seconds(name: &str, amount: INT, unit: INT, what: &str) -> Fallible<TimeDelta
         .checked_mul(unit)
         .and_then(TimeDelta::try_seconds)
         .ok_or_else(|| {
-            fail(format!(
+            raise(format!(
                 "{name}: {amount} {what} of business time is out of range"
             ))
         })
@@ -184,7 +134,7 @@ pub(crate) fn register(engine: &mut Registrar<'_>, contract_timezone: Tz) {
             name,
             move |cal: &mut Calendar, start: DateTime, amount: INT| -> Fallible<DateTime> {
                 if amount < 0 {
-                    return Err(fail(format!(
+                    return Err(raise(format!(
                         "{name}: the amount must not be negative, got {amount} {what}"
                     )));
                 }

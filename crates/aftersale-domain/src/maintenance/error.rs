@@ -13,26 +13,9 @@ pub enum MaintenanceError {
         /// The field's path.
         field: String,
     },
-    /// A field holds a value of the wrong type.
-    #[error("`{field}` must be {expected}, got {found}")]
-    WrongType {
-        /// The field's path.
-        field: String,
-        /// What the field takes.
-        expected: &'static str,
-        /// What it was given (type and value).
-        found: String,
-    },
-    /// A map has a key the plugin does not know.
-    #[error("`{field}` has an unknown key `{key}` (allowed: {allowed})")]
-    UnknownKey {
-        /// The map's path.
-        field: String,
-        /// The key.
-        key: String,
-        /// The keys the map may have.
-        allowed: String,
-    },
+    /// An argument of the wrong type, a missing one or an unknown key.
+    #[error(transparent)]
+    Args(#[from] aftersale_core::plugin::args::ArgError),
     /// A unit that is neither a time unit nor a meter the plan (or the task) counts.
     #[error("`{field}`: unknown unit `{unit}` ({hint})")]
     UnknownUnit {
@@ -109,14 +92,6 @@ pub enum MaintenanceError {
         task: String,
         /// The plan's task names.
         known: String,
-    },
-    /// A date that cannot be read.
-    #[error("`{field}`: {message}")]
-    InvalidDate {
-        /// The field's path.
-        field: String,
-        /// Why.
-        message: String,
     },
     /// Readings not given in date order.
     #[error("readings out of order: `{field}` is dated {later}, before the reading above it ({earlier}): give readings oldest first")]

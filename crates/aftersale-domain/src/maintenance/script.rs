@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use aftersale_core::plugin::args::{At, Options};
 use aftersale_core::rhai::{Array, Dynamic, Map, INT};
 use aftersale_core::Date;
 use rust_decimal::Decimal;
@@ -17,77 +18,12 @@ type Result<T> = std::result::Result<T, MaintenanceError>;
 /// The time units a counter map may hold; any other key names a meter.
 const TIME_UNITS: [&str; 4] = ["days", "weeks", "months", "years"];
 
-fn wrong(field: &str, expected: &'static str, value: &Dynamic) -> MaintenanceError {
-    MaintenanceError::WrongType {
-        field: field.to_string(),
-        expected,
-        found: crate::describe(value),
-    }
-}
+/// The plugin's name, as its argument errors start.
+const PLUGIN: &str = "maintenance";
 
-fn map_of(value: &Dynamic, field: &str) -> Result<Map> {
-    value
-        .read_lock::<Map>()
-        .map(|m| m.clone())
-        .ok_or_else(|| wrong(field, "a map", value))
-}
-
-fn array_of(value: &Dynamic, field: &str) -> Result<Array> {
-    value
-        .read_lock::<Array>()
-        .map(|a| a.clone())
-        .ok_or_else(|| wrong(field, "an array", value))
-}
-
-fn string_of(value: &Dynamic, field: &str) -> Result<String> {
-    if value.is_string() {
-        Ok(value.to_string())
-    } else {
-        Err(wrong(field, "a string", value))
-    }
-}
-
-/// An integer or a decimal.
-fn number_of(value: &Dynamic, field: &str) -> Result<Decimal> {
-    if let Ok(i) = value.as_int() {
-        return Ok(Decimal::from(i));
-    }
-    value
-        .as_decimal()
-        .map_err(|_| wrong(field, "a number", value))
-}
-
-/// A `date` or a `YYYY-MM-DD` string.
-pub(crate) fn date_of(value: &Dynamic, field: &str) -> Result<Date> {
-    if let Some(d) = value.read_lock::<Date>() {
-        return Ok(*d);
-    }
-    if value.is_string() {
-        return Date::parse(&value.to_string()).map_err(|message| MaintenanceError::InvalidDate {
-            field: field.to_string(),
-            message,
-        });
-    }
-    Err(wrong(field, "a date or a YYYY-MM-DD string", value))
-}
-
-fn check_keys(map: &Map, field: &str, allowed: &[&str]) -> Result<()> {
-    for key in map.keys() {
-        if !allowed.contains(&key.as_str()) {
-            return Err(MaintenanceError::UnknownKey {
-                field: field.to_string(),
-                key: key.to_string(),
-                allowed: allowed.join(", "),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn required<'m>(map: &'m Map, key: &str, field: &str) -> Result<&'m Dynamic> {
-    map.get(key).ok_or_else(|| MaintenanceError::Missing {
-        field: format!("{field}.{key}"),
-    })
+/// Where the field `field` of an argument stands.
+fn at(field: &str) -> At<'static> {
+    At::new(PLUGIN, field)
 }
 
 /// Meter unit names are lowercase words; a singular time unit is almost surely a typo.
@@ -134,12 +70,12 @@ fn whole(value: Decimal, field: &str) -> Result<i64> {
 /// A counter map: time units add up into one span; other keys are meters. In `every`
 /// (`positive`) each value must be greater than zero, elsewhere not negative.
 fn counters_of(value: &Dynamic, field: &str, positive: bool) -> Result<Counters> {
-    let map = map_of(value, field)?;
+    let map = at(field).read::<Map>(value)?;
     let mut counters = Counters::default();
     for (key, value) in &map {
         let key = key.as_str();
         let path = format!("{field}.{key}");
-        let amount = number_of(value, &path)?;
+        let amount = at(&path).read::<Decimal>(value)?;
         if positive && amount <= Decimal::ZERO {
             return Err(MaintenanceError::NotPositive {
                 field: path,
@@ -181,7 +117,7 @@ fn counters_of(value: &Dynamic, field: &str, positive: bool) -> Result<Counters>
 }
 
 fn meters_of(value: &Dynamic, field: &str) -> Result<Meters> {
-    let map = map_of(value, field)?;
+    let map = at(field).read::<Map>(value)?;
     if let Some(unit) = map.keys().find(|k| TIME_UNITS.contains(&k.as_str())) {
         return Err(MaintenanceError::UnknownUnit {
             field: format!("{field}.{unit}"),
@@ -204,21 +140,23 @@ const TASK_KEYS: [&str; 8] = [
 ];
 
 fn task_of(value: &Dynamic, field: &str) -> Result<Task> {
-    let map = map_of(value, field)?;
-    check_keys(&map, field, &TASK_KEYS)?;
-    let name = string_of(required(&map, "name", field)?, &format!("{field}.name"))?;
+    let map = at(field).read::<Map>(value)?;
+    let options = Options::at(PLUGIN, field, &map, &TASK_KEYS)?;
+    let name = options.required::<String>("name")?;
     let every = counters_of(
-        required(&map, "every", field)?,
+        options
+            .get("every")
+            .ok_or_else(|| options.field("every").missing("a map of counters"))?,
         &format!("{field}.every"),
         true,
     )?;
     let mut task = Task::new(name, every);
-    if let Some(d) = map.get("description") {
-        task.description = Some(string_of(d, &format!("{field}.description"))?);
+    if let Some(d) = options.get("description") {
+        task.description = Some(at(&format!("{field}.description")).read::<String>(d)?);
     }
-    if let Some(link) = map.get("link") {
+    if let Some(link) = options.get("link") {
         let path = format!("{field}.link");
-        task.link = match string_of(link, &path)?.as_str() {
+        task.link = match at(&path).read::<String>(link)?.as_str() {
             "or" => Link::Or,
             "and" => Link::And,
             other => {
@@ -229,9 +167,9 @@ fn task_of(value: &Dynamic, field: &str) -> Result<Task> {
             }
         };
     }
-    if let Some(anchor) = map.get("anchor") {
+    if let Some(anchor) = options.get("anchor") {
         let path = format!("{field}.anchor");
-        task.anchor = match string_of(anchor, &path)?.as_str() {
+        task.anchor = match at(&path).read::<String>(anchor)?.as_str() {
             "grid" => Anchor::Grid,
             "last_completion" => Anchor::LastCompletion,
             other => {
@@ -242,16 +180,16 @@ fn task_of(value: &Dynamic, field: &str) -> Result<Task> {
             }
         };
     }
-    if let Some(t) = map.get("tolerance") {
+    if let Some(t) = options.get("tolerance") {
         task.tolerance = counters_of(t, &format!("{field}.tolerance"), false)?;
     }
-    if let Some(d) = map.get("due_soon") {
+    if let Some(d) = options.get("due_soon") {
         task.due_soon = counters_of(d, &format!("{field}.due_soon"), false)?;
     }
-    task.shift_factor = match map.get("shift_factor") {
+    task.shift_factor = match options.get("shift_factor") {
         Some(f) => {
             let path = format!("{field}.shift_factor");
-            let factor = number_of(f, &path)?;
+            let factor = at(&path).read::<Decimal>(f)?;
             if factor < Decimal::ZERO {
                 return Err(MaintenanceError::Negative {
                     field: path,
@@ -268,26 +206,20 @@ fn task_of(value: &Dynamic, field: &str) -> Result<Task> {
 
 /// Reads `maintenance_plan(#{ tasks, start, start_meters })`.
 pub(crate) fn plan_of(spec: &Map) -> Result<Plan> {
-    check_keys(
-        spec,
-        "maintenance_plan",
-        &["tasks", "start", "start_meters"],
-    )?;
-    let tasks_value = spec.get("tasks").ok_or_else(|| MaintenanceError::Missing {
-        field: "tasks".into(),
-    })?;
-    let start_value = spec.get("start").ok_or_else(|| MaintenanceError::Missing {
-        field: "start".into(),
-    })?;
-    let tasks = array_of(tasks_value, "tasks")?
+    let options = Options::new(PLUGIN, spec, &["tasks", "start", "start_meters"])?;
+    let tasks_value = options
+        .get("tasks")
+        .ok_or_else(|| options.field("tasks").missing("an array of tasks"))?;
+    let tasks = at("tasks")
+        .read::<Array>(tasks_value)?
         .iter()
         .enumerate()
         .map(|(i, t)| task_of(t, &format!("tasks[{i}]")))
         .collect::<Result<Vec<_>>>()?;
-    let start = date_of(start_value, "start")?;
-    let start_meters = match spec.get("start_meters") {
-        Some(m) if !m.is_unit() => meters_of(m, "start_meters")?,
-        _ => Meters::new(),
+    let start: Date = options.required("start")?;
+    let start_meters = match options.get("start_meters") {
+        Some(m) => meters_of(m, "start_meters")?,
+        None => Meters::new(),
     };
     Plan::new(start, start_meters, tasks)
 }
@@ -299,9 +231,9 @@ pub(crate) fn history_of(value: &Array) -> Result<Vec<Completion>> {
         .enumerate()
         .map(|(i, entry)| {
             let field = format!("history[{i}]");
-            let map = map_of(entry, &field)?;
-            let task = string_of(required(&map, "task", &field)?, &format!("{field}.task"))?;
-            let date = date_of(required(&map, "date", &field)?, &format!("{field}.date"))?;
+            let map = at(&field).read::<Map>(entry)?;
+            let task = Options::open(PLUGIN, &field, &map).required::<String>("task")?;
+            let date = Options::open(PLUGIN, &field, &map).required::<Date>("date")?;
             let mut meters = Meters::new();
             for (key, v) in &map {
                 if key == "task" || key == "date" {
@@ -309,7 +241,7 @@ pub(crate) fn history_of(value: &Array) -> Result<Vec<Completion>> {
                 }
                 let path = format!("{field}.{key}");
                 check_meter_name(key, &path)?;
-                meters.insert(key.to_string(), number_of(v, &path)?);
+                meters.insert(key.to_string(), at(&path).read::<Decimal>(v)?);
             }
             Ok(Completion { task, date, meters })
         })
@@ -323,8 +255,8 @@ pub(crate) fn readings_of(value: &Array) -> Result<Vec<Reading>> {
         .enumerate()
         .map(|(i, entry)| {
             let field = format!("readings[{i}]");
-            let map = map_of(entry, &field)?;
-            let date = date_of(required(&map, "date", &field)?, &format!("{field}.date"))?;
+            let map = at(&field).read::<Map>(entry)?;
+            let date = Options::open(PLUGIN, &field, &map).required::<Date>("date")?;
             let mut meters = Meters::new();
             for (key, v) in &map {
                 if key == "date" {
@@ -332,7 +264,7 @@ pub(crate) fn readings_of(value: &Array) -> Result<Vec<Reading>> {
                 }
                 let path = format!("{field}.{key}");
                 check_meter_name(key, &path)?;
-                meters.insert(key.to_string(), number_of(v, &path)?);
+                meters.insert(key.to_string(), at(&path).read::<Decimal>(v)?);
             }
             if meters.is_empty() {
                 return Err(MaintenanceError::Missing {

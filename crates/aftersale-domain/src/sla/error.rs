@@ -14,26 +14,9 @@ pub enum SlaError {
         /// The field's path.
         field: String,
     },
-    /// A field holds a value of the wrong type.
-    #[error("`{field}` must be {expected}, got {found}")]
-    WrongType {
-        /// The field's path.
-        field: String,
-        /// What the field takes.
-        expected: &'static str,
-        /// What it was given.
-        found: String,
-    },
-    /// A map has a key the plugin does not know (usually a typo).
-    #[error("`{field}` has an unknown key `{key}` (allowed: {allowed})")]
-    UnknownKey {
-        /// The map's path.
-        field: String,
-        /// The key.
-        key: String,
-        /// The keys the map may have.
-        allowed: String,
-    },
+    /// An argument of the wrong type, a missing one or an unknown key.
+    #[error(transparent)]
+    Args(#[from] aftersale_core::plugin::args::ArgError),
     /// A text field holds a value outside its fixed set (`pause_accounting`, `reopen`, `by`).
     #[error("`{field}` must be one of {allowed}, got `{found}`")]
     NotOneOf {

@@ -1,6 +1,7 @@
 //! The rhai side: reading policies and histories from script values, giving clocks back as
 //! maps, and choosing a policy by its `when` conditions.
 
+use aftersale_core::plugin::args::{describe, At, IntoDynamic, Options, ResultMap};
 use aftersale_core::rhai::{Array, Dynamic, Map, INT};
 use aftersale_core::DateTime;
 use chrono::TimeDelta;
@@ -35,47 +36,12 @@ const DURATION_KEYS: [&str; 3] = ["hours", "minutes", "seconds"];
 /// Matcher types that are not event types: derived from status changes.
 const DERIVED_TYPES: [&str; 2] = ["resolved", "reopened"];
 
-fn wrong(field: &str, expected: &'static str, value: &Dynamic) -> SlaError {
-    SlaError::WrongType {
-        field: field.to_string(),
-        expected,
-        found: crate::describe(value),
-    }
-}
+/// The plugin's name, as its argument errors start.
+const PLUGIN: &str = "sla";
 
-fn check_keys(map: &Map, field: &str, allowed: &[&str]) -> Result<()> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(SlaError::UnknownKey {
-            field: field.to_string(),
-            key: key.to_string(),
-            allowed: allowed.join(", "),
-        }),
-        None => Ok(()),
-    }
-}
-
-fn string_of(value: &Dynamic, field: &str) -> Result<String> {
-    if value.is_string() {
-        Ok(value.to_string())
-    } else {
-        Err(wrong(field, "a string", value))
-    }
-}
-
-/// A present value that is not `()`.
-fn present<'m>(map: &'m Map, key: &str) -> Option<&'m Dynamic> {
-    map.get(key).filter(|v| !v.is_unit())
-}
-
-fn strings_of(value: &Dynamic, field: &str) -> Result<Vec<String>> {
-    let Some(items) = value.read_lock::<Array>() else {
-        return Err(wrong(field, "an array of strings", value));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, v)| string_of(v, &format!("{field}[{i}]")))
-        .collect()
+/// Where the field `field` of an argument stands.
+fn at(field: &str) -> At<'static> {
+    At::new(PLUGIN, field)
 }
 
 /// A string, or an array of strings.
@@ -83,14 +49,16 @@ fn one_or_more(value: &Dynamic, field: &str) -> Result<Vec<String>> {
     if value.is_string() {
         Ok(vec![value.to_string()])
     } else if value.is_array() {
-        strings_of(value, field)
+        Ok(at(field).read::<Vec<String>>(value)?)
     } else {
-        Err(wrong(field, "a string or an array of strings", value))
+        Err(SlaError::from(
+            at(field).wrong_type("a string or an array of strings", value),
+        ))
     }
 }
 
 fn one_of<T: Copy>(value: &Dynamic, field: &str, options: &[(&str, T)]) -> Result<T> {
-    let text = string_of(value, field)?;
+    let text = at(field).read::<String>(value)?;
     options
         .iter()
         .find(|(name, _)| *name == text)
@@ -127,7 +95,9 @@ pub(crate) fn instant_of(value: &Dynamic, field: &str, tz: Tz) -> Result<DateTim
             }
         });
     }
-    Err(wrong(field, "a datetime or an RFC 3339 string", value))
+    Err(SlaError::from(
+        at(field).wrong_type("a datetime or an RFC 3339 string", value),
+    ))
 }
 
 /// A target: whole minutes, or `#{hours, minutes, seconds}` (whole numbers, added up).
@@ -139,12 +109,11 @@ fn duration_of(value: &Dynamic, field: &str) -> Result<TimeDelta> {
     let seconds = if let Ok(minutes) = value.as_int() {
         minutes.checked_mul(60).ok_or_else(out_of_range)?
     } else if let Some(map) = value.read_lock::<Map>() {
-        check_keys(&map, field, &DURATION_KEYS)?;
+        let options = Options::at(PLUGIN, field, &map, &DURATION_KEYS)?;
         let mut total: INT = 0;
         for (key, unit) in [("hours", 3600), ("minutes", 60), ("seconds", 1)] {
-            if let Some(v) = map.get(key) {
-                let path = format!("{field}.{key}");
-                let n = v.as_int().map_err(|_| wrong(&path, "a whole number", v))?;
+            if let Some(n) = options.optional::<INT>(key)? {
+                let path = options.field(key).path().to_string();
                 if n < 0 {
                     return Err(SlaError::NotPositive {
                         field: path,
@@ -159,11 +128,10 @@ fn duration_of(value: &Dynamic, field: &str) -> Result<TimeDelta> {
         }
         total
     } else {
-        return Err(wrong(
-            field,
+        return Err(SlaError::from(at(field).wrong_type(
             "whole minutes or a map #{hours, minutes, seconds}",
             value,
-        ));
+        )));
     };
     if seconds <= 0 {
         return Err(SlaError::NotPositive {
@@ -180,13 +148,15 @@ fn duration_of(value: &Dynamic, field: &str) -> Result<TimeDelta> {
 
 fn matcher_of(value: &Dynamic, field: &str, policy: &Policy) -> Result<Matcher> {
     let Some(map) = value.read_lock::<Map>() else {
-        return Err(wrong(field, "a map #{type, status, by}", value));
+        return Err(SlaError::from(
+            at(field).wrong_type("a map #{type, status, by}", value),
+        ));
     };
-    check_keys(&map, field, &MATCHER_KEYS)?;
+    let options = Options::at(PLUGIN, field, &map, &MATCHER_KEYS)?;
     let mut matcher = Matcher::default();
-    if let Some(v) = present(&map, "type") {
+    if let Some(v) = options.get("type") {
         let path = format!("{field}.type");
-        let k = string_of(v, &path)?;
+        let k = at(&path).read::<String>(v)?;
         if !policy.knows_event_type(&k) && !DERIVED_TYPES.contains(&k.as_str()) {
             let mut known: Vec<&str> = EVENT_TYPES.to_vec();
             known.extend(policy.event_types.iter().map(String::as_str));
@@ -199,10 +169,10 @@ fn matcher_of(value: &Dynamic, field: &str, policy: &Policy) -> Result<Matcher> 
         }
         matcher.kind = Some(k);
     }
-    if let Some(v) = present(&map, "status") {
+    if let Some(v) = options.get("status") {
         matcher.status = Some(one_or_more(v, &format!("{field}.status"))?);
     }
-    if let Some(v) = present(&map, "by") {
+    if let Some(v) = options.get("by") {
         matcher.by = Some(actor_of(v, &format!("{field}.by"))?);
     }
     Ok(matcher)
@@ -213,7 +183,9 @@ fn matchers_of(value: &Dynamic, field: &str, policy: &Policy) -> Result<Vec<Matc
         return Ok(vec![matcher_of(value, field, policy)?]);
     }
     let Some(items) = value.read_lock::<Array>() else {
-        return Err(wrong(field, "a condition map or an array of them", value));
+        return Err(SlaError::from(
+            at(field).wrong_type("a condition map or an array of them", value),
+        ));
     };
     items
         .iter()
@@ -226,22 +198,21 @@ fn matchers_of(value: &Dynamic, field: &str, policy: &Policy) -> Result<Vec<Matc
 /// metric its start and stop conditions.
 fn define_metric(metric: &mut Metric, value: &Dynamic, field: &str, policy: &Policy) -> Result<()> {
     let Some(map) = value.read_lock::<Map>() else {
-        return Err(wrong(
-            field,
-            "a map #{start, stop, repeat, pause_statuses}",
-            value,
+        return Err(SlaError::from(
+            at(field).wrong_type("a map #{start, stop, repeat, pause_statuses}", value),
         ));
     };
-    check_keys(&map, field, &METRIC_KEYS)?;
-    if let Some(v) = present(&map, "pause_statuses") {
-        metric.pause_statuses = Some(strings_of(v, &format!("{field}.pause_statuses"))?);
+    let options = Options::at(PLUGIN, field, &map, &METRIC_KEYS)?;
+    if let Some(v) = options.get("pause_statuses") {
+        metric.pause_statuses =
+            Some(at(&format!("{field}.pause_statuses")).read::<Vec<String>>(v)?);
     }
     let custom = ["start", "stop", "repeat"]
         .iter()
         .any(|k| map.contains_key(*k));
     match &metric.rule {
         MetricRule::Custom(_) => {
-            let start = match present(&map, "start") {
+            let start = match options.get("start") {
                 Some(v) => matchers_of(v, &format!("{field}.start"), policy)?,
                 None => Vec::new(),
             };
@@ -251,11 +222,11 @@ fn define_metric(metric: &mut Metric, value: &Dynamic, field: &str, policy: &Pol
                     message: "a custom metric needs at least one start condition".into(),
                 });
             }
-            let stop = match present(&map, "stop") {
+            let stop = match options.get("stop") {
                 Some(v) => matchers_of(v, &format!("{field}.stop"), policy)?,
                 None => Vec::new(),
             };
-            let repeat = match present(&map, "repeat") {
+            let repeat = match options.get("repeat") {
                 Some(v) => one_of(
                     v,
                     &format!("{field}.repeat"),
@@ -289,18 +260,18 @@ fn define_metric(metric: &mut Metric, value: &Dynamic, field: &str, policy: &Pol
 
 /// Reads a policy map (see the module doc).
 pub fn policy_of(map: &Map) -> Result<Policy> {
-    check_keys(map, "policy", &POLICY_KEYS)?;
+    let options = Options::at(PLUGIN, "policy", map, &POLICY_KEYS)?;
     let mut policy = Policy::default();
-    if let Some(v) = present(map, "pause_statuses") {
-        policy.pause_statuses = strings_of(v, "policy.pause_statuses")?;
+    if let Some(v) = options.get("pause_statuses") {
+        policy.pause_statuses = at("policy.pause_statuses").read::<Vec<String>>(v)?;
     }
-    if let Some(v) = present(map, "resolved_statuses") {
-        policy.resolved_statuses = strings_of(v, "policy.resolved_statuses")?;
+    if let Some(v) = options.get("resolved_statuses") {
+        policy.resolved_statuses = at("policy.resolved_statuses").read::<Vec<String>>(v)?;
     }
-    if let Some(v) = present(map, "event_types") {
-        policy.event_types = strings_of(v, "policy.event_types")?;
+    if let Some(v) = options.get("event_types") {
+        policy.event_types = at("policy.event_types").read::<Vec<String>>(v)?;
     }
-    if let Some(v) = present(map, "pause_accounting") {
+    if let Some(v) = options.get("pause_accounting") {
         policy.accounting = one_of(
             v,
             "policy.pause_accounting",
@@ -310,23 +281,25 @@ pub fn policy_of(map: &Map) -> Result<Policy> {
             ],
         )?;
     }
-    if let Some(v) = present(map, "reopen") {
+    if let Some(v) = options.get("reopen") {
         policy.reopen = one_of(
             v,
             "policy.reopen",
             &[("resume", Reopen::Resume), ("new_cycle", Reopen::NewCycle)],
         )?;
     }
-    if let Some(v) = present(map, "thresholds") {
+    if let Some(v) = options.get("thresholds") {
         let Some(items) = v.read_lock::<Array>() else {
-            return Err(wrong("policy.thresholds", "an array of percentages", v));
+            return Err(SlaError::from(
+                at("policy.thresholds").wrong_type("an array of percentages", v),
+            ));
         };
         let mut thresholds = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let field = format!("policy.thresholds[{i}]");
             let n = item
                 .as_int()
-                .map_err(|_| wrong(&field, "a whole percentage", item))?;
+                .map_err(|_| SlaError::from(at(&field).wrong_type("a whole percentage", item)))?;
             let percent = u32::try_from(n)
                 .ok()
                 .filter(|p| (1..=1000).contains(p))
@@ -340,26 +313,22 @@ pub fn policy_of(map: &Map) -> Result<Policy> {
         thresholds.dedup();
         policy.thresholds = thresholds;
     }
-    let Some(targets) = present(map, "targets") else {
+    let Some(targets) = options.get("targets") else {
         return Err(SlaError::Missing {
             field: "policy.targets".into(),
         });
     };
     let Some(targets) = targets.read_lock::<Map>() else {
-        return Err(wrong(
-            "policy.targets",
-            "a map from metric to target",
-            targets,
+        return Err(SlaError::from(
+            at("policy.targets").wrong_type("a map from metric to target", targets),
         ));
     };
-    let definitions = match present(map, "metrics") {
+    let definitions = match options.get("metrics") {
         Some(v) => match v.read_lock::<Map>() {
             Some(m) => m.clone(),
             None => {
-                return Err(wrong(
-                    "policy.metrics",
-                    "a map from metric to definition",
-                    v,
+                return Err(SlaError::from(
+                    at("policy.metrics").wrong_type("a map from metric to definition", v),
                 ))
             }
         },
@@ -415,43 +384,34 @@ pub fn events_of(events: &Array, tz: Tz) -> Result<Vec<Event>> {
         .map(|(i, value)| {
             let field = format!("events[{i}]");
             let Some(map) = value.read_lock::<Map>() else {
-                return Err(wrong(&field, "a map #{at, type, status, by}", value));
+                return Err(SlaError::from(
+                    at(&field).wrong_type("a map #{at, type, status, by}", value),
+                ));
             };
-            check_keys(&map, &field, &EVENT_KEYS)?;
-            let at = match map.get("at") {
-                Some(v) => instant_of(v, &format!("{field}.at"), tz)?,
+            let options = Options::at(PLUGIN, &field, &map, &EVENT_KEYS)?;
+            let instant = match options.get("at") {
+                Some(v) => instant_of(v, options.field("at").path(), tz)?,
                 None => {
-                    return Err(SlaError::Missing {
-                        field: format!("{field}.at"),
-                    })
+                    return Err(options
+                        .field("at")
+                        .missing("a datetime or an RFC 3339 string")
+                        .into())
                 }
             };
-            let kind = match map.get("type") {
-                Some(v) => string_of(v, &format!("{field}.type"))?,
-                None => {
-                    return Err(SlaError::Missing {
-                        field: format!("{field}.type"),
-                    })
-                }
-            };
-            let status = present(&map, "status")
-                .map(|v| string_of(v, &format!("{field}.status")))
-                .transpose()?;
-            let by = present(&map, "by")
+            let kind = options.required::<String>("type")?;
+            let status = options.optional::<String>("status")?;
+            let by = options
+                .get("by")
                 .map(|v| actor_of(v, &format!("{field}.by")))
                 .transpose()?;
             Ok(Event {
-                at,
+                at: instant,
                 kind,
                 status,
                 by,
             })
         })
         .collect()
-}
-
-fn opt_instant(t: Option<DateTime>) -> Dynamic {
-    t.map_or(Dynamic::UNIT, Dynamic::from)
 }
 
 fn seconds(d: TimeDelta) -> INT {
@@ -462,118 +422,62 @@ fn minutes(d: TimeDelta) -> INT {
     d.num_seconds().div_euclid(60)
 }
 
-fn put(map: &mut Map, key: &str, value: Dynamic) {
-    map.insert(key.into(), value);
-}
-
 fn crossing_map(c: &Crossing) -> Dynamic {
-    let mut m = Map::new();
-    put(&mut m, "percent", Dynamic::from_int(INT::from(c.percent)));
-    put(&mut m, "at", opt_instant(c.at));
-    put(&mut m, "crossed", Dynamic::from_bool(c.crossed));
-    Dynamic::from_map(m)
+    ResultMap::new()
+        .with("percent", c.percent)
+        .with("at", c.at)
+        .with("crossed", c.crossed)
+        .into_dynamic()
 }
 
 fn cycle_map(c: &CycleSummary) -> Dynamic {
-    let mut m = Map::new();
-    put(&mut m, "cycle", Dynamic::from_int(INT::from(c.cycle)));
-    put(&mut m, "start", Dynamic::from(c.start));
-    put(&mut m, "due", opt_instant(c.due));
-    put(&mut m, "stopped_at", opt_instant(c.stopped_at));
-    put(&mut m, "state", Dynamic::from(c.state.as_str().to_string()));
-    put(&mut m, "breached_at", opt_instant(c.breached_at));
-    put(
-        &mut m,
-        "elapsed_seconds",
-        Dynamic::from_int(seconds(c.elapsed)),
-    );
-    Dynamic::from_map(m)
+    ResultMap::new()
+        .with("cycle", c.cycle)
+        .with("start", c.start)
+        .with("due", c.due)
+        .with("stopped_at", c.stopped_at)
+        .with("state", c.state.as_str())
+        .with("breached_at", c.breached_at)
+        .with("elapsed_seconds", seconds(c.elapsed))
+        .into_dynamic()
 }
 
 /// A clock as a script map (see the module doc for the keys).
 pub fn clock_map(c: &Clock) -> Map {
-    let mut m = Map::new();
-    let opt_int = |v: Option<INT>| v.map_or(Dynamic::UNIT, Dynamic::from_int);
-    put(&mut m, "metric", Dynamic::from(c.metric.clone()));
-    put(&mut m, "state", Dynamic::from(c.state.as_str().to_string()));
-    put(&mut m, "cycle", Dynamic::from_int(INT::from(c.cycle)));
-    put(&mut m, "start", opt_instant(c.start));
-    put(&mut m, "due", opt_instant(c.due));
-    put(&mut m, "stopped_at", opt_instant(c.stopped_at));
-    put(&mut m, "paused_since", opt_instant(c.paused_since));
-    put(
-        &mut m,
-        "target_seconds",
-        Dynamic::from_int(seconds(c.target)),
-    );
-    put(
-        &mut m,
-        "target_minutes",
-        Dynamic::from_int(minutes(c.target)),
-    );
-    put(&mut m, "allowed_seconds", opt_int(c.allowed.map(seconds)));
-    put(&mut m, "allowed_minutes", opt_int(c.allowed.map(minutes)));
-    put(
-        &mut m,
-        "elapsed_seconds",
-        Dynamic::from_int(seconds(c.elapsed)),
-    );
-    put(
-        &mut m,
-        "elapsed_minutes",
-        Dynamic::from_int(minutes(c.elapsed)),
-    );
-    put(
-        &mut m,
-        "remaining_seconds",
-        opt_int(c.remaining.map(seconds)),
-    );
-    put(
-        &mut m,
-        "remaining_minutes",
-        opt_int(c.remaining.map(minutes)),
-    );
-    put(&mut m, "percent", opt_int(c.percent()));
-    put(
-        &mut m,
-        "percent_exact",
-        c.percent_exact()
-            .map_or(Dynamic::UNIT, Dynamic::from_decimal),
-    );
-    put(&mut m, "held_seconds", Dynamic::from_int(seconds(c.held)));
-    put(
-        &mut m,
-        "breached",
-        Dynamic::from_bool(c.breached_at.is_some()),
-    );
-    put(&mut m, "breached_at", opt_instant(c.breached_at));
-    put(
-        &mut m,
-        "ever_breached",
-        Dynamic::from_bool(!c.breaches.is_empty()),
-    );
-    let breaches: Array = c
+    let breaches: Vec<ResultMap> = c
         .breaches
         .iter()
-        .map(|b| {
-            let mut bm = Map::new();
-            put(&mut bm, "cycle", Dynamic::from_int(INT::from(b.cycle)));
-            put(&mut bm, "at", Dynamic::from(b.at));
-            Dynamic::from_map(bm)
-        })
+        .map(|b| ResultMap::new().with("cycle", b.cycle).with("at", b.at))
         .collect();
-    put(&mut m, "breaches", Dynamic::from_array(breaches));
-    put(
-        &mut m,
-        "thresholds",
-        Dynamic::from_array(c.thresholds.iter().map(crossing_map).collect()),
-    );
-    put(
-        &mut m,
-        "cycles",
-        Dynamic::from_array(c.cycles.iter().map(cycle_map).collect()),
-    );
-    m
+    ResultMap::new()
+        .with("metric", &c.metric)
+        .with("state", c.state.as_str())
+        .with("cycle", c.cycle)
+        .with("start", c.start)
+        .with("due", c.due)
+        .with("stopped_at", c.stopped_at)
+        .with("paused_since", c.paused_since)
+        .with("target_seconds", seconds(c.target))
+        .with("target_minutes", minutes(c.target))
+        .with("allowed_seconds", c.allowed.map(seconds))
+        .with("allowed_minutes", c.allowed.map(minutes))
+        .with("elapsed_seconds", seconds(c.elapsed))
+        .with("elapsed_minutes", minutes(c.elapsed))
+        .with("remaining_seconds", c.remaining.map(seconds))
+        .with("remaining_minutes", c.remaining.map(minutes))
+        .with("percent", c.percent())
+        .with("percent_exact", c.percent_exact())
+        .with("held_seconds", seconds(c.held))
+        .with("breached", c.breached_at.is_some())
+        .with("breached_at", c.breached_at)
+        .with("ever_breached", !c.breaches.is_empty())
+        .with("breaches", breaches)
+        .with(
+            "thresholds",
+            c.thresholds.iter().map(crossing_map).collect::<Array>(),
+        )
+        .with("cycles", c.cycles.iter().map(cycle_map).collect::<Array>())
+        .build()
 }
 
 /// Whether two plain values are equal (strings, integers, decimals, booleans); values of
@@ -599,13 +503,15 @@ fn same(a: &Dynamic, b: &Dynamic) -> bool {
 /// the ticket lacks does not match.
 fn applies(policy: &Dynamic, ticket: &Map, field: &str) -> Result<bool> {
     let Some(policy) = policy.read_lock::<Map>() else {
-        return Err(wrong(field, "a policy map", policy));
+        return Err(SlaError::from(at(field).wrong_type("a policy map", policy)));
     };
-    let Some(when) = present(&policy, "when") else {
+    let Some(when) = Options::open(PLUGIN, field, &policy).get("when") else {
         return Ok(true);
     };
     let Some(when) = when.read_lock::<Map>() else {
-        return Err(wrong(&format!("{field}.when"), "a map of conditions", when));
+        return Err(SlaError::from(
+            at(&format!("{field}.when")).wrong_type("a map of conditions", when),
+        ));
     };
     Ok(when.iter().all(|(key, expected)| {
         let Some(actual) = ticket.get(key.as_str()) else {
@@ -640,8 +546,9 @@ pub fn select_first(policies: &Array, ticket: &Map) -> Result<Dynamic> {
     let mut keys: Vec<String> = Vec::new();
     for policy in policies {
         if let Some(p) = policy.read_lock::<Map>() {
-            if let Some(when) =
-                present(&p, "when").and_then(|w| w.read_lock::<Map>().map(|m| m.clone()))
+            if let Some(when) = Options::open(PLUGIN, "", &p)
+                .get("when")
+                .and_then(|w| w.read_lock::<Map>().map(|m| m.clone()))
             {
                 for key in when.keys() {
                     if !keys.iter().any(|k| k == key.as_str()) {
@@ -654,7 +561,7 @@ pub fn select_first(policies: &Array, ticket: &Map) -> Result<Dynamic> {
     let ticket = keys
         .iter()
         .map(|k| match ticket.get(k.as_str()) {
-            Some(v) => format!("{k} = {}", crate::describe(v)),
+            Some(v) => format!("{k} = {}", describe(v)),
             None => format!("{k} missing"),
         })
         .collect::<Vec<_>>()
