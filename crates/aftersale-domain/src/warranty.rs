@@ -14,7 +14,8 @@
 //!   contract says otherwise); `settle` always splits the whole cost;
 //! - **maintenance compliance** ([`maintenance_compliance`]): whether each service due before
 //!   a failure was done within the plan's tolerance, for "coverage requires scheduled
-//!   maintenance";
+//!   maintenance" (an adapter over the `maintenance` plugin's plan, so the two verdicts are
+//!   one engine's);
 //! - **the EU legal guarantee** ([`legal_guarantee`], [`LegalGuaranteeRules`]): liability and
 //!   presumption periods per member state, burden of proof, notice duty, second-hand
 //!   agreements (Directive 2019/771), with a contract's own figures where it gives them;
