@@ -10,13 +10,14 @@
 //! deepest recursion a script can write, each call nested 120 expressions deep, 100 calls
 //! down. It compiles only under a `[limits]` that raises `max_function_expr_depth` past 240,
 //! and then it checks that the limits a manifest may set (`max_call_depth` and the depths, up
-//! to their ceilings) stop it with an error before the worker's stack overflows. A manifest
+//! to their ceilings) stop it with an error before the stack overflows, on a default worker's
+//! 2 MiB stack, as the CLI and the server run it. A manifest
 //! uses it with `[terms.deep]` and `script = "lib/deep.rhai"` (a seed does).
 
 #![no_main]
 
 use aftersale_core::{BundleSource, Request};
-use aftersale_fuzz::{on_stack, production_engine, show, CLI_EVAL_STACK_BYTES};
+use aftersale_fuzz::{on_worker_stack, production_engine, show};
 use libfuzzer_sys::fuzz_target;
 
 const SCRIPT: &str = "params";
@@ -34,7 +35,7 @@ fn deep_script() -> String {
 fuzz_target!(|data: &[u8]| {
     // Lossy, so that every input is a manifest rather than most being rejected up front.
     let text = String::from_utf8_lossy(data).into_owned();
-    on_stack(CLI_EVAL_STACK_BYTES, move || {
+    on_worker_stack(move || {
         let source = BundleSource::new("fuzz")
             .with_file("contract.toml", text)
             .with_file("terms/value.rhai", SCRIPT)

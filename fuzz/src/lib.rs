@@ -7,23 +7,21 @@
 //! Every target evaluates on a fresh thread with a chosen stack, never on libFuzzer's own
 //! (the main thread, 8 MiB), where a script that overflows a smaller stack would pass
 //! unnoticed. Evaluations under default limits get 2 MiB, the default of Rust's `std::thread`,
-//! tokio and rayon: a host embedding the engine gets that unless it knows better, and default
-//! limits must survive it. Manifests may raise the limits up to their ceilings, which only the
-//! CLI's 256 MiB evaluation threads are sized for, so that target gets those. A stack overflow
-//! aborts the process; AddressSanitizer reports it with the stack, as a crash.
+//! tokio and rayon: a host embedding the engine gets that unless it knows better, and the CLI and
+//! the server use it too. Manifests may raise the limits up to their ceilings; the core then
+//! moves the load and the evaluation to a larger stack itself, so that target gets 2 MiB as
+//! well. A stack overflow aborts the process; AddressSanitizer reports it with the stack, as a
+//! crash.
 
 use std::path::{Path, PathBuf};
 
 use aftersale_core::{BundleSource, Contract, Engine};
 
 /// The stack of a worker thread by default (Rust's `std::thread`, tokio's and rayon's): what
-/// a host embedding the engine gives evaluations unless it knows better. Default limits must
-/// survive it.
+/// a host embedding the engine, and the `aftersale` CLI and server themselves, give
+/// evaluations. Any limits a contract may set must survive it (the core moves a load or an
+/// evaluation that may need more to a larger stack).
 pub const WORKER_STACK_BYTES: usize = 2 * 1024 * 1024;
-
-/// The stack the `aftersale` CLI evaluates on (`aftersale_cli::stream::EVAL_STACK_BYTES`),
-/// sized for the highest limits a contract may set in `[limits]`.
-pub const CLI_EVAL_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Every plugin of `aftersale-domain`, as a contract names them.
 pub const DOMAIN_PLUGINS: &str = r#"["calendar", "sla", "maintenance", "warranty"]"#;

@@ -355,22 +355,8 @@ fn eval(
     if !outputs.is_empty() {
         request = request.with_outputs(outputs);
     }
-    // On a thread with a large stack, as batch workers: see `stream::EVAL_STACK_BYTES`.
-    let evaluated = std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .stack_size(aftersale_cli::stream::EVAL_STACK_BYTES)
-            .spawn_scoped(s, || contract.evaluate(&request))
-            .ok()
-            .and_then(|handle| handle.join().ok())
-    });
-    let Some(evaluated) = evaluated else {
-        simple_error(
-            format,
-            "internal",
-            "the evaluation thread could not run".into(),
-        );
-        return Err(Failure::Failed);
-    };
+    // Any thread will do: the core moves a deep evaluation to a larger stack itself.
+    let evaluated = contract.evaluate(&request);
     match evaluated {
         Ok(decision) => {
             let text = if compact {

@@ -58,22 +58,6 @@ pub struct DiffArgs {
     fail_on_change: bool,
 }
 
-/// Runs `f` on a thread with the evaluation stack size (deep scripts need it).
-fn on_eval_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, Failure> {
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("qa".into())
-            .stack_size(aftersale_cli::stream::EVAL_STACK_BYTES)
-            .spawn_scoped(s, f)
-            .map_err(|e| {
-                eprintln!("error: cannot start the evaluation thread: {e}");
-                Failure::Failed
-            })?
-            .join()
-            .map_err(|_| Failure::Failed)
-    })
-}
-
 fn fail(format: Format, code: &str, message: String, status: Failure) -> Failure {
     report(
         format,
@@ -104,7 +88,7 @@ pub fn run_prop(format: Format, args: &PropArgs) -> Result<(), Failure> {
             .parse_as_of(text)
             .map_err(|e| fail(format, "invalid_as_of", e.to_string(), Failure::BadInput))?;
     }
-    let result = on_eval_stack(|| prop::run(&contract, &config))?;
+    let result = prop::run(&contract, &config);
     let report = result.map_err(|e| fail(format, "prop", e.to_string(), Failure::BadInput))?;
     let saved = match (&report.failure, args.no_save) {
         (Some(failure), false) => {
@@ -252,7 +236,7 @@ pub fn run_diff(format: Format, args: &DiffArgs) -> Result<(), Failure> {
         recorded,
         ..DiffConfig::default()
     };
-    let result = on_eval_stack(|| diff_bundles(&old, &new, &config))?;
+    let result = diff_bundles(&old, &new, &config);
     let report = result.map_err(|e| fail(format, "diff", e.to_string(), Failure::BadInput))?;
     match format {
         Format::Json => print_out(&format!(

@@ -28,11 +28,6 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// memory) or ends a CSV batch, so memory per record stays bounded whatever the input.
 pub const MAX_RECORD_BYTES: usize = 16 << 20;
 
-/// Stack of each evaluating thread. rhai recurses on the stack (scripts' calls, nested values
-/// built, cloned and dropped) and an overflow aborts the process, so workers get far more than
-/// the 2 MiB default; only the pages a deep evaluation touches are ever backed by memory.
-pub const EVAL_STACK_BYTES: usize = 256 << 20;
-
 /// How every record of a batch is evaluated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -470,9 +465,8 @@ pub fn run(
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         for _ in 0..jobs {
             let (chunk_rx, done_tx, contract) = (Arc::clone(&chunk_rx), done_tx.clone(), contract);
-            let worker = std::thread::Builder::new()
-                .name("aftersale-eval".into())
-                .stack_size(EVAL_STACK_BYTES);
+            // A thread's default stack: the core moves a deep evaluation to a larger one.
+            let worker = std::thread::Builder::new().name("aftersale-eval".into());
             let spawned = worker.spawn_scoped(s, move || loop {
                 let next = match chunk_rx.lock() {
                     Ok(rx) => rx.recv(),

@@ -8,8 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
-use aftersale_core::cases::{parse_case_file, run_case, LocatedCase};
+use aftersale_core::cases::{run_case, CaseFiles};
 use aftersale_core::coverage::{Coverage, CoverageReport};
+use aftersale_core::{CaseFileError, CaseFileProblem, LoadError};
 use aftersale_core::{Contract, Engine};
 use serde_json::json;
 
@@ -97,6 +98,24 @@ fn coverage_json(bundle: &str, report: &CoverageReport) -> serde_json::Value {
     })
 }
 
+/// A test file that cannot be read: bad input, as an unreadable bundle file is.
+fn report_unreadable(format: Format, e: &LoadError, path: &Path) {
+    report(
+        format,
+        format!("error: {e}\n"),
+        json!({"code": "unreadable", "message": e.to_string(), "path": path.display().to_string()}),
+    );
+}
+
+/// A test file that is not valid: a failure of the bundle's tests.
+fn report_invalid(format: Format, bundle: &Path, e: &CaseFileError) {
+    report(
+        format,
+        render::case_file_error_text(bundle, e),
+        json!({"code": "invalid_test_file", "message": e.to_string()}),
+    );
+}
+
 /// Runs the cases of every bundle; with `coverage`, reports what they exercised.
 pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Failure> {
     let (mut passed, mut failed) = (0usize, 0usize);
@@ -128,45 +147,32 @@ pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Fa
         } else {
             None
         };
-        let files = aftersale_core::cases::test_files(bundle);
+        let files = CaseFiles::from_dir(bundle);
         if files.is_empty() && format == Format::Text {
             print_out("  no test cases (add tests/*.toml)\n")?;
         }
-        for file in files {
-            let rel = file
-                .strip_prefix(bundle)
-                .unwrap_or(&file)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let cases: Vec<LocatedCase> = match aftersale_core::cases::read_test_file(bundle, &file)
-            {
-                Err(e) => {
-                    report(
-                        format,
-                        format!("error: {e}\n"),
-                        json!({"code": "unreadable", "message": e.to_string(), "path": file.display().to_string()}),
-                    );
+        let outcome = files.run_with(&contract, |located| {
+            if let Some(c) = covered.as_mut() {
+                c.coverage.record(|| run_case(&c.contract, &located.case));
+            }
+        });
+        for (file, report) in files.files.iter().zip(&outcome.files) {
+            let cases = match &report.cases {
+                Ok(cases) => cases,
+                Err(CaseFileProblem::Unreadable(e)) => {
+                    let path = bundle.join(&file.path);
+                    report_unreadable(format, e, &path);
                     bad_input = true;
                     continue;
                 }
-                Ok(text) => match parse_case_file(&rel, &text) {
-                    Ok(cases) => cases,
-                    Err(e) => {
-                        report(
-                            format,
-                            render::case_file_error_text(bundle, &e),
-                            json!({"code": "invalid_test_file", "message": e.to_string()}),
-                        );
-                        failed += 1;
-                        continue;
-                    }
-                },
-            };
-            for located in cases {
-                let outcome = run_case(&contract, &located.case);
-                if let Some(c) = covered.as_mut() {
-                    c.coverage.record(|| run_case(&c.contract, &located.case));
+                Err(CaseFileProblem::Invalid(e)) => {
+                    report_invalid(format, bundle, e);
+                    failed += 1;
+                    continue;
                 }
+            };
+            for case in cases {
+                let (located, outcome) = (&case.located, &case.outcome);
                 let details = outcome.problems();
                 if outcome.passed() {
                     passed += 1;

@@ -15,13 +15,19 @@
 //!
 //! Numbers compare by value (`3`, `3.0` and `3.00` are equal); objects compare only the keys
 //! the expectation lists, recursively; arrays compare element by element and by length.
+//!
+//! Every adapter runs a bundle's cases the same way: [`CaseFiles`] lists, reads and parses
+//! the files (from a folder or a [`BundleSource`]), [`CaseFiles::run`] runs every case and
+//! tallies them in a [`CasesReport`], which the CLI's `aftersale test`, the server's reload
+//! check and the test suites only render.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::bundle::BundleSource;
 use crate::contract::Contract;
 use crate::decision::Request;
-use crate::error::{CaseFileError, LoadError, Location};
+use crate::error::{CaseFileError, CaseFileProblem, LoadError, Location};
 use crate::manifest::line_col;
 use crate::value::json_number_as_decimal;
 
@@ -270,6 +276,194 @@ pub fn test_files(bundle: &std::path::Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// One test file of a bundle: its path relative to the bundle folder (`tests/claims.toml`,
+/// `/`-separated) and its cases, or why they cannot run.
+#[derive(Debug, Clone)]
+pub struct CaseFile {
+    /// The path relative to the bundle folder.
+    pub path: String,
+    /// The cases in the order written, or why the file gives none.
+    pub cases: Result<Vec<LocatedCase>, CaseFileProblem>,
+}
+
+/// A bundle's test files (`tests/*.toml`), read and parsed, sorted by path.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFiles {
+    /// The files, sorted by path.
+    pub files: Vec<CaseFile>,
+}
+
+impl CaseFiles {
+    /// Reads the test files of the bundle folder `bundle`, each by the rules of
+    /// [`read_test_file`]; a folder without `tests/` has none.
+    pub fn from_dir(bundle: &std::path::Path) -> Self {
+        let files = test_files(bundle)
+            .into_iter()
+            .map(|file| {
+                let path = file
+                    .strip_prefix(bundle)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let cases = read_test_file(bundle, &file)
+                    .map_err(CaseFileProblem::Unreadable)
+                    .and_then(|text| {
+                        parse_case_file(&path, &text).map_err(CaseFileProblem::Invalid)
+                    });
+                CaseFile { path, cases }
+            })
+            .collect();
+        Self { files }
+    }
+
+    /// The test files of a bundle held in memory: its files named `tests/<name>.toml`.
+    pub fn from_source(source: &BundleSource) -> Self {
+        let files = source
+            .files
+            .iter()
+            .filter(|(path, _)| {
+                path.strip_prefix("tests/")
+                    .is_some_and(|name| !name.contains('/') && name.ends_with(".toml"))
+            })
+            .map(|(path, text)| CaseFile {
+                path: path.clone(),
+                cases: parse_case_file(path, text).map_err(CaseFileProblem::Invalid),
+            })
+            .collect();
+        Self { files }
+    }
+
+    /// True when the bundle has no test file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Runs every case of every file against `contract`.
+    pub fn run(&self, contract: &Contract) -> CasesReport {
+        self.run_with(contract, |_| {})
+    }
+
+    /// [`CaseFiles::run`], calling `each` with every case after it ran (the CLI's `test
+    /// --coverage` runs it again on an instrumented copy of the contract there).
+    pub fn run_with(&self, contract: &Contract, mut each: impl FnMut(&LocatedCase)) -> CasesReport {
+        let files = self
+            .files
+            .iter()
+            .map(|file| FileReport {
+                path: file.path.clone(),
+                cases: file.cases.clone().map(|cases| {
+                    cases
+                        .into_iter()
+                        .map(|located| {
+                            let outcome = run_case(contract, &located.case);
+                            each(&located);
+                            CaseReport { located, outcome }
+                        })
+                        .collect()
+                }),
+            })
+            .collect();
+        CasesReport { files }
+    }
+}
+
+/// Reads the test files of the bundle folder `bundle` and runs them against `contract`
+/// (the contract loaded from that folder).
+pub fn run_bundle_cases(contract: &Contract, bundle: &std::path::Path) -> CasesReport {
+    CaseFiles::from_dir(bundle).run(contract)
+}
+
+/// One case and how it went.
+#[derive(Debug, Clone)]
+pub struct CaseReport {
+    /// The case, with where it is written.
+    pub located: LocatedCase,
+    /// How it went.
+    pub outcome: Outcome,
+}
+
+/// The cases of one test file and how each went, or why the file gave none.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    /// The path relative to the bundle folder.
+    pub path: String,
+    /// Every case in the order written, or why the file gives none.
+    pub cases: Result<Vec<CaseReport>, CaseFileProblem>,
+}
+
+impl FileReport {
+    /// The cases that ran and passed.
+    pub fn passed(&self) -> usize {
+        self.cases
+            .as_ref()
+            .map_or(0, |c| c.iter().filter(|r| r.outcome.passed()).count())
+    }
+
+    /// The cases that ran and did not pass.
+    pub fn failed(&self) -> usize {
+        self.cases
+            .as_ref()
+            .map_or(0, |c| c.iter().filter(|r| !r.outcome.passed()).count())
+    }
+
+    /// One line per failure: the file's problem, or each failed case with what differs
+    /// (`test `name` (tests/a.toml:3:1) failed: coverage.covered: expected true, got false`).
+    pub fn failures(&self) -> Vec<String> {
+        match &self.cases {
+            Err(problem) => vec![problem.to_string()],
+            Ok(cases) => cases
+                .iter()
+                .filter(|r| !r.outcome.passed())
+                .map(|r| {
+                    format!(
+                        "test `{}` ({}) failed: {}",
+                        r.located.case.name,
+                        r.located.location,
+                        r.outcome.problems().join("; ")
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What running a bundle's cases gave, file by file.
+#[derive(Debug, Clone, Default)]
+pub struct CasesReport {
+    /// Every test file, sorted by path.
+    pub files: Vec<FileReport>,
+}
+
+impl CasesReport {
+    /// The cases that passed, over all files.
+    pub fn passed(&self) -> usize {
+        self.files.iter().map(FileReport::passed).sum()
+    }
+
+    /// The cases that failed, over all files (files that gave no cases not counted: see
+    /// [`CasesReport::file_problems`]).
+    pub fn failed(&self) -> usize {
+        self.files.iter().map(FileReport::failed).sum()
+    }
+
+    /// The files whose cases could not run, with why.
+    pub fn file_problems(&self) -> impl Iterator<Item = (&str, &CaseFileProblem)> {
+        self.files
+            .iter()
+            .filter_map(|f| f.cases.as_ref().err().map(|p| (f.path.as_str(), p)))
+    }
+
+    /// True when every case of every file passed and every file could be read.
+    pub fn all_passed(&self) -> bool {
+        self.failed() == 0 && self.file_problems().next().is_none()
+    }
+
+    /// One line per failure over all files ([`FileReport::failures`]).
+    pub fn failures(&self) -> Vec<String> {
+        self.files.iter().flat_map(FileReport::failures).collect()
+    }
 }
 
 fn numbers_equal(a: &serde_json::Number, b: &serde_json::Number) -> bool {

@@ -311,8 +311,17 @@ impl Contract {
     }
 
     /// Checks facts against the schema and, when they pass it, the constraints at `as_of`.
-    /// Empty when the facts are valid (always, for a contract with neither).
+    /// Empty when the facts are valid (always, for a contract with neither). Any thread may
+    /// call it, as [`Contract::evaluate`]: the constraints run on a larger stack when the
+    /// caller's is too small.
     pub fn validate_facts(&self, facts: &serde_json::Value, as_of: DateTime) -> Vec<FactProblem> {
+        crate::stack::with_stack_for(&self.parts.limits, || {
+            self.validate_facts_here(facts, as_of)
+        })
+    }
+
+    /// [`Contract::validate_facts`] on this thread's stack.
+    fn validate_facts_here(&self, facts: &serde_json::Value, as_of: DateTime) -> Vec<FactProblem> {
         let mut problems = match &self.parts.schema {
             Some(schema) => schema.validate(facts),
             None if facts.is_object() => Vec::new(),
@@ -380,8 +389,21 @@ impl Contract {
     }
 
     /// [`Contract::check_invariants`] for the invariants named in `only` (all when `None`);
-    /// a name that is not an invariant is a failure.
+    /// a name that is not an invariant is a failure. Any thread may call it, as
+    /// [`Contract::evaluate`]: the rules run on a larger stack when the caller's is too small.
     pub fn check_invariants_named(
+        &self,
+        request: &Request,
+        decision: &Decision,
+        only: Option<&[String]>,
+    ) -> Vec<RuleFailure> {
+        crate::stack::with_stack_for(&self.parts.limits, || {
+            self.check_invariants_here(request, decision, only)
+        })
+    }
+
+    /// [`Contract::check_invariants_named`] on this thread's stack.
+    fn check_invariants_here(
         &self,
         request: &Request,
         decision: &Decision,

@@ -360,3 +360,15 @@ pub struct CaseFileError {
     /// What is wrong.
     pub message: String,
 }
+
+/// Why the cases of one test file cannot run: the file cannot be read (missing, too large,
+/// outside the bundle, not UTF-8), or it is not a valid test file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CaseFileProblem {
+    /// Reading the file failed, as [`crate::bundle::read_file`] reports it.
+    #[error(transparent)]
+    Unreadable(LoadError),
+    /// The file was read but is not a valid test file.
+    #[error(transparent)]
+    Invalid(CaseFileError),
+}

@@ -51,7 +51,9 @@ pub use bundle::BundleSource;
 pub use contract::{CompiledTerm, Contract};
 pub use decision::{Decision, Request, TraceEntry};
 pub use engine::{Engine, EngineBuilder};
-pub use error::{AsOfError, CaseFileError, EvalError, LoadError, LoadErrors, Location};
+pub use error::{
+    AsOfError, CaseFileError, CaseFileProblem, EvalError, LoadError, LoadErrors, Location,
+};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginContext};
 pub use time::{Date, DateTime};

@@ -62,6 +62,7 @@ mod support {
     }
 }
 
+mod cases;
 mod coverage;
 mod evaluation;
 mod exact_input;

@@ -11,7 +11,6 @@
 
 use std::path::Path;
 
-use aftersale_core::cases::{parse_case_file, run_case, Outcome};
 use aftersale_core::{BundleSource, Contract, Engine, Request};
 use aftersale_domain::warranty::{
     pro_rata_share, settle, ProRataTier, ProRataTiers, Rounding, RoundingMode, SettlementTerms,
@@ -371,25 +370,9 @@ fn car_warranty_bundle_cases_pass() {
     let contract = engine
         .load_dir(dir)
         .unwrap_or_else(|e| panic!("rules/car-warranty does not load: {e}"));
-    let mut files: Vec<_> = std::fs::read_dir(dir.join("tests"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    let mut count = 0;
-    let mut failures = Vec::new();
-    for file in files {
-        let name = file.file_name().unwrap().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(&file).unwrap();
-        for located in parse_case_file(&name, &text).unwrap() {
-            count += 1;
-            let outcome = run_case(&contract, &located.case);
-            if !matches!(outcome, Outcome::Passed) {
-                failures.push(format!("{name}: {}: {outcome:?}", located.case.name));
-            }
-        }
-    }
+    let report = aftersale_core::cases::run_bundle_cases(&contract, dir);
+    let count = report.passed() + report.failed();
+    let failures = report.failures();
     assert!(count >= 15, "only {count} cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -484,8 +484,8 @@ async fn admit(state: &AppState, tenant: &str) -> Result<Running, ApiError> {
     admitted.run().await
 }
 
-/// Evaluates on the blocking pool, whose threads have the large stacks rhai needs
-/// ([`crate::EVAL_STACK_BYTES`]); a panic there becomes a 500, never an abort.
+/// Evaluates on the blocking pool (the core gives a deep evaluation the stack it needs); a
+/// panic there becomes a 500, never an abort.
 async fn on_eval_thread<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {

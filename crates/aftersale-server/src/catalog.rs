@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use aftersale_core::cases::{parse_case_file, run_case};
+use aftersale_core::CaseFileProblem;
 use aftersale_core::{Contract, Date, DateTime, Engine};
 use serde::Serialize;
 
@@ -583,50 +583,21 @@ fn find_bundles(
 }
 
 /// Runs every `tests/*.toml` case of a bundle: the number passed, or one message per
-/// failure.
+/// failure (an unreadable file is named by its path in the bundle, not the server's).
 fn run_tests(contract: &Contract, bundle: &Path) -> Result<usize, Vec<String>> {
-    let files = aftersale_core::cases::test_files(bundle);
-    let (mut passed, mut failures) = (0, Vec::new());
-    for file in files {
-        let rel = file
-            .strip_prefix(bundle)
-            .unwrap_or(&file)
-            .to_string_lossy()
-            .replace('\\', "/");
-        let text = match aftersale_core::cases::read_test_file(bundle, &file) {
-            Ok(text) => text,
-            Err(aftersale_core::LoadError::Io { message, .. }) => {
-                failures.push(format!("cannot read `{rel}`: {message}"));
-                continue;
+    let report = aftersale_core::cases::run_bundle_cases(contract, bundle);
+    let failures: Vec<String> = report
+        .files
+        .iter()
+        .flat_map(|file| match &file.cases {
+            Err(CaseFileProblem::Unreadable(aftersale_core::LoadError::Io { message, .. })) => {
+                vec![format!("cannot read `{}`: {message}", file.path)]
             }
-            Err(e) => {
-                failures.push(e.to_string());
-                continue;
-            }
-        };
-        let cases = match parse_case_file(&rel, &text) {
-            Ok(cases) => cases,
-            Err(e) => {
-                failures.push(e.to_string());
-                continue;
-            }
-        };
-        for located in cases {
-            let outcome = run_case(contract, &located.case);
-            if outcome.passed() {
-                passed += 1;
-            } else {
-                failures.push(format!(
-                    "test `{}` ({}) failed: {}",
-                    located.case.name,
-                    located.location,
-                    outcome.problems().join("; ")
-                ));
-            }
-        }
-    }
+            _ => file.failures(),
+        })
+        .collect();
     if failures.is_empty() {
-        Ok(passed)
+        Ok(report.passed())
     } else {
         Err(failures)
     }

@@ -29,9 +29,10 @@
 //!   body limit, and without configuration the `Origin`/`Host` guard against browsers),
 //!   file watching, graceful shutdown.
 //!
-//! Evaluations run on tokio's blocking pool, whose threads (like the workers) have
-//! [`EVAL_STACK_BYTES`] stacks: rhai recurses on the stack and an overflow would abort the
-//! process, not fail one request.
+//! Evaluations run on tokio's blocking pool, so that a long one never holds up a worker that
+//! serves connections. Its threads have tokio's default stack: rhai recurses on the stack, and
+//! the core itself moves an evaluation that may need more to a larger stack
+//! ([`aftersale_core::Contract::evaluate`]), so no thread here needs a large one.
 
 pub mod admission;
 pub mod api;
@@ -48,10 +49,6 @@ pub use config::{hash_token, ConfigError, ResourceLimits, Role, ServerConfig};
 pub use server::{
     AppState, ReloadOutcome, ServeError, ServeOptions, Server, StartError, TenantReload,
 };
-
-/// The stack of every server thread: as the CLI's evaluation threads (256 MiB, touched only
-/// as deep as an evaluation goes), since rhai recurses on the stack.
-pub const EVAL_STACK_BYTES: usize = 256 << 20;
 
 /// Installs the process's log output: `RUST_LOG` filters (default `info`), one line per
 /// event, as JSON when `json` is true. For binaries; a library user installs its own.

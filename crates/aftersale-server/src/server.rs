@@ -32,7 +32,6 @@ use crate::catalog::{load_tenants, Catalog, CatalogError, Layout, Problem};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::metrics::{method_label, Metrics};
-use crate::EVAL_STACK_BYTES;
 
 /// What `aftersale serve` was asked to do.
 #[derive(Debug, Clone)]
@@ -497,8 +496,7 @@ impl std::fmt::Debug for Server {
 
 impl Server {
     /// Loads the rules folder (every bundle checked and its tests run), binds the address
-    /// and starts serving on a runtime of its own whose threads have
-    /// [`EVAL_STACK_BYTES`] stacks. Call it from outside any async runtime.
+    /// and starts serving on a runtime of its own. Call it from outside any async runtime.
     pub fn start(options: ServeOptions) -> Result<Self, StartError> {
         let authenticates = options.config.authenticates();
         if !authenticates && !options.addr.ip().is_loopback() {
@@ -512,7 +510,6 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .max_blocking_threads(64)
-            .thread_stack_size(EVAL_STACK_BYTES)
             .thread_name("aftersale-server")
             .enable_all()
             .build()

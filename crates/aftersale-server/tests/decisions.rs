@@ -1,6 +1,6 @@
 //! The server decides exactly as the library: every test case of every bundle in `rules/`.
 
-use aftersale_core::cases::parse_case_file;
+use aftersale_core::cases::CaseFiles;
 use aftersale_core::{Engine, Request};
 use aftersale_server::ServerConfig;
 use serde_json::{json, Value};
@@ -21,15 +21,8 @@ fn decisions_equal_the_librarys_for_every_case_in_rules() {
     let (mut decisions, mut errors) = (0, 0);
     for bundle in &bundles {
         let contract = engine.load_dir(bundle).unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(bundle.join("tests"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        files.sort();
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            for located in parse_case_file(&file.display().to_string(), &text).unwrap() {
+        for file in CaseFiles::from_dir(bundle).files {
+            for located in file.cases.unwrap() {
                 let case = located.case;
                 let as_of = contract.parse_as_of(&case.as_of).unwrap();
                 let mut request = Request::new(Value::Object(case.facts.clone()), as_of);
