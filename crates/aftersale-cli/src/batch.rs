@@ -1,17 +1,16 @@
 //! `aftersale batch`: the command-line side of the streaming pipeline in
-//! [`aftersale_cli::stream`]: files, progress bar, summary and exit status.
+//! [`crate::stream`]: files, progress bar, summary and exit status.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use aftersale_cli::stream::{self, Settings};
+use crate::stream::{self, Settings};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::render::Format;
-use crate::{as_of_or_now, load, report, Failure};
+use crate::{as_of_or_now, load, report, Context, Failure};
 
 /// What the input lines are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,8 +106,9 @@ fn create_output(path: &Path) -> io::Result<Box<dyn Write>> {
 }
 
 /// Runs the batch.
-pub fn run(format: Format, args: &BatchArgs) -> Result<(), Failure> {
-    let contract = load(format, &args.bundle)?;
+pub(crate) fn run(ctx: &Context<'_>, args: &BatchArgs) -> Result<(), Failure> {
+    let format = ctx.format;
+    let contract = load(ctx, &args.bundle)?;
     let fail = |code: &str, message: String| {
         report(
             format,

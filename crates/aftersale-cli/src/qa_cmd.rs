@@ -10,7 +10,7 @@ use aftersale_testkit::{
 use serde_json::{json, Value};
 
 use crate::render::Format;
-use crate::{load, print_out, report, Failure};
+use crate::{load, print_out, report, Context, Failure};
 
 /// `aftersale prop`.
 #[derive(Debug, clap::Args)]
@@ -76,8 +76,9 @@ fn generated_json(g: &Generated) -> Value {
 }
 
 /// `aftersale prop <bundle>`.
-pub fn run_prop(format: Format, args: &PropArgs) -> Result<(), Failure> {
-    let contract = load(format, &args.bundle)?;
+pub(crate) fn run_prop(ctx: &Context<'_>, args: &PropArgs) -> Result<(), Failure> {
+    let format = ctx.format;
+    let contract = load(ctx, &args.bundle)?;
     let config = PropConfig {
         cases: args.cases,
         seed: args.seed,
@@ -222,9 +223,10 @@ fn read_recorded(
 }
 
 /// `aftersale diff <old> <new>`.
-pub fn run_diff(format: Format, args: &DiffArgs) -> Result<(), Failure> {
-    let old = load(format, &args.old)?;
-    let new = load(format, &args.new)?;
+pub(crate) fn run_diff(ctx: &Context<'_>, args: &DiffArgs) -> Result<(), Failure> {
+    let format = ctx.format;
+    let old = load(ctx, &args.old)?;
+    let new = load(ctx, &args.new)?;
     let recorded = match &args.recorded {
         Some(path) => read_recorded(format, path, args.as_of.as_deref())?,
         None => Vec::new(),

@@ -10,7 +10,7 @@ use aftersale_server::{hash_token, ServeOptions, Server, ServerConfig, StartErro
 use serde_json::json;
 
 use crate::render::Format;
-use crate::{print_out, report, Failure};
+use crate::{print_out, report, Context, Failure};
 
 /// Where the server listens when neither `--addr` nor the config file says.
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
@@ -44,7 +44,8 @@ pub struct ServeArgs {
 }
 
 /// Runs `aftersale serve`.
-pub fn run(format: Format, args: &ServeArgs) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &Context<'_>, args: &ServeArgs) -> Result<(), Failure> {
+    let format = ctx.format;
     if let Some(token) = &args.hash_token {
         return print_hash(format, token);
     }
@@ -79,7 +80,8 @@ pub fn run(format: Format, args: &ServeArgs) -> Result<(), Failure> {
         watch: args.watch,
         workers: args.workers,
     };
-    let server = Server::start(options).map_err(|e| start_failed(format, &e))?;
+    let server =
+        Server::start_with_engine(options, ctx.engine()).map_err(|e| start_failed(format, &e))?;
     // One line on stdout, so scripts can wait for it and read the port.
     print_out(&format!("listening on http://{}\n", server.local_addr()))?;
     server.run_until_signal().map_err(|e| {

@@ -15,7 +15,7 @@ use aftersale_core::{Contract, Engine};
 use serde_json::json;
 
 use crate::render::{self, Format};
-use crate::{load, print_out, report, Failure};
+use crate::{load, print_out, report, Context, Failure};
 
 /// A bundle's contract loaded for coverage, and what its cases visited.
 struct Covered {
@@ -26,10 +26,9 @@ struct Covered {
 impl Covered {
     /// `None` (with a note) if the instrumented copy does not load, which the contract
     /// itself did.
-    fn load(format: Format, bundle: &Path) -> Option<Self> {
-        let engine: Engine = aftersale_domain::with_domain_plugins(Engine::builder())
-            .coverage(true)
-            .build();
+    fn load(ctx: &Context<'_>, bundle: &Path) -> Option<Self> {
+        let format = ctx.format;
+        let engine: Engine = ctx.builder().coverage(true).build();
         match engine.load_dir(bundle) {
             Ok(contract) => Some(Self {
                 contract,
@@ -117,13 +116,14 @@ fn report_invalid(format: Format, bundle: &Path, e: &CaseFileError) {
 }
 
 /// Runs the cases of every bundle; with `coverage`, reports what they exercised.
-pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Failure> {
+pub(crate) fn run(ctx: &Context<'_>, bundles: &[PathBuf], coverage: bool) -> Result<(), Failure> {
+    let format = ctx.format;
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut bad_input = false;
     let mut results = Vec::new();
     let mut coverages = Vec::new();
     for bundle in bundles {
-        let contract = match load(format, bundle) {
+        let contract = match load(ctx, bundle) {
             Ok(c) => c,
             Err(Failure::BadInput) => {
                 bad_input = true;
@@ -143,7 +143,7 @@ pub fn run(format: Format, bundles: &[PathBuf], coverage: bool) -> Result<(), Fa
             ))?;
         }
         let mut covered = if coverage {
-            Covered::load(format, bundle)
+            Covered::load(ctx, bundle)
         } else {
             None
         };

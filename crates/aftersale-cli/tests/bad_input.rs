@@ -9,13 +9,6 @@
 //! hung for 10 minutes) and the case fails. With `--format json` the error is one JSON object on stderr.
 //!
 //! Cases marked `#[ignore = "bug: ..."]` fail today; run them with `--ignored`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly"
-)]
-
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -24,9 +17,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-mod support;
-
-use support::{bundle, eval_args, run_measured, tempdir, write};
+use crate::support::{bundle, eval_args, run_measured, tempdir, write};
 
 /// A child past this much CPU time is killed, and the case fails.
 const KILL_CPU: Duration = Duration::from_secs(30);

@@ -1,16 +1,12 @@
 //! Integration tests of the `aftersale` binary: every subcommand run as a user runs it, with
 //! bundles built in temporary folders. Every run also checks that stderr never shows a panic.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-mod support;
-
-use support::{bundle, tempdir, write};
+use crate::support::{bundle, tempdir, write};
 
 /// The workspace root (where the README's commands are run from).
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -125,7 +121,7 @@ fn facts(root: &Path, name: &str, text: &str) -> PathBuf {
 
 /// `eval <bundle> --facts <facts> --as-of 2025-01-01` plus `extra` arguments.
 fn eval(bundle: &Path, facts: &Path, extra: &[&str]) -> Run {
-    run(&support::pretty_eval_args(bundle, facts, extra))
+    run(&crate::support::pretty_eval_args(bundle, facts, extra))
 }
 
 mod readme {

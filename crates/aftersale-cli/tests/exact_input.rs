@@ -6,13 +6,6 @@
 //!
 //! Every child runs on a thread watched for 30 s: a hang guard (a FIFO opened would block
 //! forever), never a speed assertion.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly"
-)]
-
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -20,9 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-mod support;
-
-use support::{bundle, tempdir, write};
+use crate::support::{bundle, tempdir, write};
 
 const BOM: &str = "\u{feff}";
 

@@ -17,22 +17,13 @@
 //! [`KILL_CPU`] of CPU time or 1 GiB, and the case fails.
 //!
 //! Cases marked `#[ignore = "bug: ..."]` fail today; run them with `--ignored`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly"
-)]
-
 use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use serde_json::Value;
 
-mod support;
-
-use support::{bundle, eval_args, run_measured, write, Measured};
+use crate::support::{bundle, eval_args, run_measured, write, Measured};
 
 /// The CPU-time bound of one hostile evaluation, process start to exit, in a debug build: a
 /// generous multiple of what the slowest case uses (about 1.5 s for a million operations),
@@ -569,7 +560,7 @@ mod parsing {
             nested("f(", "1", ")", 10_000),
             format!(
                 "let x = 1;\n{}x",
-                "x = x + (".repeat(5_000) + &")".repeat(5_000)
+                "x = x + (".repeat(5_000) + &*")".repeat(5_000)
             ),
         ];
         for script in &scripts {
@@ -607,7 +598,7 @@ mod parsing {
     /// by the size cap alone.
     #[test]
     fn scripts_under_the_size_limit_load_quickly() {
-        let statements = "let a = 0;\n".to_string() + &"a += 1;\n".repeat(30_000) + "a";
+        let statements = "let a = 0;\n".to_string() + &*"a += 1;\n".repeat(30_000) + "a";
         let long_string = format!("\"{}\".len()", "x".repeat(60_000));
         let array = format!("[{}].len()", "\"k\",".repeat(9_999));
         for script in [&statements, &long_string, &array] {

@@ -1,12 +1,5 @@
 //! `aftersale prop` and `aftersale diff` as a QA team runs them, on copies of
 //! rules/car-warranty changed on purpose.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly"
-)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,12 +1,5 @@
 //! `aftersale serve` as an operator runs it: it says where it listens, answers HTTP, refuses
 //! what it must, and stops cleanly (exit 0) on SIGTERM.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests fail loudly on any unexpected result"
-)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};

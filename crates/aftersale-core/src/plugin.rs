@@ -79,6 +79,22 @@ pub trait Plugin: Send + Sync + 'static {
     fn register(&self, registrar: &mut Registrar<'_>, ctx: &PluginContext);
 }
 
+/// A shared plugin is a plugin: a host that keeps its plugins as `Arc<dyn Plugin>` (the
+/// `aftersale` command line as a library does) offers the same one to every engine it builds.
+impl Plugin for Arc<dyn Plugin> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn description(&self) -> &str {
+        (**self).description()
+    }
+
+    fn register(&self, registrar: &mut Registrar<'_>, ctx: &PluginContext) {
+        (**self).register(registrar, ctx);
+    }
+}
+
 /// The JSON form of a value of one registered type.
 type ToJson = Arc<dyn Fn(&Dynamic) -> Result<serde_json::Value, String> + Send + Sync>;
 

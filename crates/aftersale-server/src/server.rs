@@ -497,7 +497,18 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Loads the rules folder (every bundle checked and its tests run), binds the address
     /// and starts serving on a runtime of its own. Call it from outside any async runtime.
+    /// Bundles may use the core vocabulary and every domain plugin; a host with plugins of
+    /// its own uses [`Server::start_with_engine`].
     pub fn start(options: ServeOptions) -> Result<Self, StartError> {
+        Self::start_with_engine(
+            options,
+            aftersale_domain::with_domain_plugins(Engine::builder()).build(),
+        )
+    }
+
+    /// [`Server::start`] with the engine every bundle is loaded (and reloaded) with: the
+    /// plugins and default limits a host offers its contracts.
+    pub fn start_with_engine(options: ServeOptions, engine: Engine) -> Result<Self, StartError> {
         let authenticates = options.config.authenticates();
         if !authenticates && !options.addr.ip().is_loopback() {
             return Err(StartError::LoopbackOnly { addr: options.addr });
@@ -519,7 +530,6 @@ impl Server {
         } else {
             Layout::SingleTenant
         };
-        let engine = aftersale_domain::with_domain_plugins(Engine::builder()).build();
         let loads = {
             let (engine, rules) = (engine.clone(), options.rules.clone());
             let loading = runtime.spawn_blocking(move || load_tenants(&engine, &rules, layout));

@@ -1,8 +1,8 @@
-//! Helpers the CLI's integration-test binaries share: bundles written to temporary folders,
+//! Helpers the CLI's integration-test modules share: bundles written to temporary folders,
 //! the arguments of an evaluation, a child run measured by the CPU time and memory it used
-//! (never by wall-clock time, which a busy machine stretches). Each test binary uses part of
+//! (never by wall-clock time, which a busy machine stretches). Each module uses part of
 //! them.
-#![allow(dead_code, reason = "each test binary uses part of the shared helpers")]
+#![allow(dead_code, reason = "not every helper is used by every module")]
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
