@@ -34,6 +34,13 @@
 //! Validation reports every problem at once, each with its path and what was expected:
 //! `facts.odometer_km: expected an integer between 0 and 400000, found -5`.
 //!
+//! [`FactSchema::bind`] checks the facts and builds what scripts see in one walk, so each
+//! value is read once ([`FactSchema::validate`] is the same walk, building nothing). With
+//! `[contract] typed_facts = true`, a `date` fact is bound as a [`Date`], a `datetime` as a
+//! [`crate::time::DateTime`], a `decimal` as a `Decimal`, and an optional field may declare
+//! `default = ...` (checked against its type at load), taken when the facts leave it out;
+//! without it, the value is [`crate::value::json_to_dynamic`]'s and defaults are refused.
+//!
 //! A contract may also declare `[as_of]` (`min`, `max`, and `type` `date` or `datetime`):
 //! the range of evaluation instants that the QA tools generate. Evaluation does not check it.
 
