@@ -1,7 +1,7 @@
 //! A loaded [`Contract`]: compiled terms, their graph, and evaluation. A contract is
 //! immutable, `Send + Sync`, and evaluates any number of requests concurrently.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use chrono_tz::Tz;
@@ -17,7 +17,7 @@ use crate::plugin::{JsonForms, Plugin};
 use crate::rules::{Rule, RuleFailure, RULE_VARIABLES};
 use crate::runner::ScriptCache;
 use crate::sandbox::{stop_message, take_log, MeterGuard};
-use crate::schema::{FactProblem, FactSchema};
+use crate::schema::{BindError, FactProblem, FactSchema};
 use crate::time::{Date, DateTime};
 use crate::value::{
     dynamic_to_json, dynamic_to_json_within, json_to_dynamic, OutputBudget, ToJsonError,
@@ -88,6 +88,88 @@ pub struct Contract {
     parts: ContractParts,
     /// The plan for the default outputs, computed once.
     default_plan: Vec<usize>,
+    /// Copies of `parts.params` ready for evaluations.
+    params: ParamsPool,
+}
+
+/// Most spare copies of `[params]` a contract keeps; more evaluations at once than this
+/// make their own.
+const PARAMS_POOL_MAX: usize = 16;
+
+/// `[params]` for evaluations: converted once at load (`ContractParts::params`), then lent to
+/// each evaluation, which pushes it as a constant and gives it back. No script can change a
+/// constant (assignments are refused at load, mutating methods and `this` at run time, and
+/// a function gets its own copy of an argument), so a copy given back is as it was lent, and
+/// an evaluation costs no deep copy of the params once the pool holds one per concurrent
+/// evaluation.
+///
+/// Why not one shared value (`Dynamic::into_shared`) for every evaluation: rhai reads a
+/// shared value through a write lock, even for `params.x`, and gives up with a data-race
+/// error after five 10 ms waits, so concurrent evaluations would wait on each other, and a
+/// script that reads `params` while already inside a `params` read (a closure passed to a
+/// method of `params.list` that reads `params`) would fail.
+#[derive(Debug)]
+struct ParamsPool {
+    spare: Mutex<Vec<Dynamic>>,
+}
+
+impl ParamsPool {
+    fn new() -> Self {
+        Self {
+            spare: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A copy of `params`: a spare one when there is one.
+    fn lend(&self, params: &Dynamic) -> Dynamic {
+        self.spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| params.clone())
+    }
+
+    /// Takes back the copy an evaluation's `scope` holds.
+    fn give_back(&self, scope: &mut Scope<'static>) {
+        // Everything after `params` goes first, so no script variable can shadow it.
+        scope.rewind(PARAMS_AT + 1);
+        if let Some(params) = scope.remove::<Dynamic>(RULE_VARIABLES[PARAMS_AT]) {
+            let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            if spare.len() < PARAMS_POOL_MAX {
+                spare.push(params);
+            }
+        }
+    }
+}
+
+/// Where `params` sits in every input scope.
+const PARAMS_AT: usize = 1;
+
+/// An evaluation's input scope; gives the params back to the pool when dropped, whatever
+/// way the evaluation ends.
+struct InputScope<'c> {
+    scope: Scope<'static>,
+    pool: &'c ParamsPool,
+}
+
+impl Drop for InputScope<'_> {
+    fn drop(&mut self) {
+        self.pool.give_back(&mut self.scope);
+    }
+}
+
+impl std::ops::Deref for InputScope<'_> {
+    type Target = Scope<'static>;
+
+    fn deref(&self) -> &Scope<'static> {
+        &self.scope
+    }
+}
+
+impl std::ops::DerefMut for InputScope<'_> {
+    fn deref_mut(&mut self) -> &mut Scope<'static> {
+        &mut self.scope
+    }
 }
 
 impl std::fmt::Debug for Contract {
@@ -97,6 +179,13 @@ impl std::fmt::Debug for Contract {
             .field("version", &self.parts.version)
             .field("terms", &self.term_names())
             .finish_non_exhaustive()
+    }
+}
+
+fn not_an_object() -> FactProblem {
+    FactProblem {
+        path: "facts".into(),
+        message: "expected an object".into(),
     }
 }
 
@@ -143,6 +232,7 @@ impl Contract {
         Self {
             parts,
             default_plan,
+            params: ParamsPool::new(),
         }
     }
 
@@ -322,38 +412,52 @@ impl Contract {
 
     /// [`Contract::validate_facts`] on this thread's stack.
     fn validate_facts_here(&self, facts: &serde_json::Value, as_of: DateTime) -> Vec<FactProblem> {
-        let mut problems = match &self.parts.schema {
-            Some(schema) => schema.validate(facts),
-            None if facts.is_object() => Vec::new(),
-            None => vec![FactProblem {
-                path: "facts".into(),
-                message: "expected an object".into(),
-            }],
-        };
-        if problems.is_empty() && !self.parts.constraints.is_empty() {
-            match json_to_dynamic(facts, "facts") {
-                Ok(facts) => {
-                    let _meter = MeterGuard::start(&self.parts.limits);
-                    problems.extend(self.constraint_problems(&mut self.input_scope(facts, as_of)));
-                }
-                Err(message) => problems.push(FactProblem {
+        if self.parts.constraints.is_empty() {
+            return match &self.parts.schema {
+                Some(schema) => schema.validate(facts),
+                None if facts.is_object() => Vec::new(),
+                None => vec![not_an_object()],
+            };
+        }
+        let facts = match self.bind_facts(facts) {
+            Ok(facts) => facts,
+            Err(BindError::Rejected(problems)) => return problems,
+            Err(BindError::Invalid(message)) => {
+                return vec![FactProblem {
                     path: "facts".into(),
                     message,
-                }),
+                }]
             }
+        };
+        let _meter = MeterGuard::start(&self.parts.limits);
+        self.constraint_problems(&mut self.input_scope(facts, as_of))
+    }
+
+    /// The facts as scripts see them: through the schema's one walk when the contract has a
+    /// schema, else converted as their JSON writes them.
+    fn bind_facts(&self, facts: &serde_json::Value) -> Result<Dynamic, BindError> {
+        match &self.parts.schema {
+            Some(schema) => schema.bind(facts),
+            None if facts.is_object() => {
+                json_to_dynamic(facts, "facts").map_err(BindError::Invalid)
+            }
+            None => Err(BindError::Rejected(vec![not_an_object()])),
         }
-        problems
     }
 
     /// The scope every script starts from: `facts`, `params` and `as_of`, as constants, in
-    /// the order of [`SCOPE_VARIABLES`] (which [`RULE_VARIABLES`] begins with too).
-    fn input_scope(&self, facts: Dynamic, as_of: DateTime) -> Scope<'static> {
-        let mut scope = Scope::new();
+    /// the order of [`SCOPE_VARIABLES`] (which [`RULE_VARIABLES`] begins with too). The
+    /// params are lent by the pool, and go back to it when the scope is dropped.
+    fn input_scope(&self, facts: Dynamic, as_of: DateTime) -> InputScope<'_> {
+        let mut scope = Scope::with_capacity(SCOPE_VARIABLES.len());
         let [f, p, a, _] = RULE_VARIABLES;
         scope.push_constant_dynamic(f, facts);
-        scope.push_constant_dynamic(p, self.parts.params.clone());
+        scope.push_constant_dynamic(p, self.params.lend(&self.parts.params));
         scope.push_constant_dynamic(a, Dynamic::from(as_of));
-        scope
+        InputScope {
+            scope,
+            pool: &self.params,
+        }
     }
 
     /// Runs the constraints in `scope` (an [`Contract::input_scope`]) and leaves it as it was.
@@ -420,7 +524,22 @@ impl Contract {
                 }
             }
         }
-        let facts = match json_to_dynamic(&request.facts, "facts") {
+        // Typed facts reach invariants as they reach terms; untyped ones as their JSON
+        // writes them, whether or not they pass the schema.
+        let typed = self.parts.schema.as_ref().is_some_and(|s| s.typed);
+        let facts = if typed {
+            self.bind_facts(&request.facts).map_err(|e| match e {
+                BindError::Rejected(problems) => problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                BindError::Invalid(message) => message,
+            })
+        } else {
+            json_to_dynamic(&request.facts, "facts")
+        };
+        let facts = match facts {
             Ok(f) => f,
             Err(message) => {
                 failures.push(RuleFailure {
@@ -469,14 +588,10 @@ impl Contract {
                 message: "facts must be a JSON object".into(),
             });
         }
-        if let Some(schema) = &self.parts.schema {
-            let problems = schema.validate(&request.facts);
-            if !problems.is_empty() {
-                return Err(EvalError::FactsRejected { problems });
-            }
-        }
-        let facts = json_to_dynamic(&request.facts, "facts")
-            .map_err(|message| EvalError::InvalidFacts { message })?;
+        let facts = self.bind_facts(&request.facts).map_err(|e| match e {
+            BindError::Rejected(problems) => EvalError::FactsRejected { problems },
+            BindError::Invalid(message) => EvalError::InvalidFacts { message },
+        })?;
         let (plan, requested) = self.plan_for(request)?;
         let _meter = MeterGuard::start(&self.parts.limits);
         // One scope for the whole evaluation, constraints and terms: facts and params are

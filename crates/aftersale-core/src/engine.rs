@@ -339,9 +339,20 @@ impl Engine {
             }
         };
         let outputs = self.outputs(&manifest, text, &index, graph.as_ref(), &mut errors);
+        let typed_facts = manifest.contract.typed_facts.as_ref();
+        if let (Some(typed), None) = (typed_facts, &manifest.facts) {
+            if *typed.get_ref() {
+                errors.push(LoadError::InvalidValue {
+                    field: "contract.typed_facts".into(),
+                    location: manifest_location(text, typed.span()),
+                    message: "typed facts need a facts schema ([facts.<name>] tables)".into(),
+                });
+            }
+        }
         let schema = match (&manifest.facts, &manifest.as_of) {
             (Some(facts), as_of) => Some(compile_schema(
                 timezone,
+                typed_facts.is_some_and(|t| *t.get_ref()),
                 text,
                 facts,
                 as_of.as_ref(),

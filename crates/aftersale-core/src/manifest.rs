@@ -73,6 +73,12 @@ pub struct ContractSection {
     /// Terms forming the decision; default every term no other term reads.
     #[serde(default)]
     pub outputs: Option<Vec<Spanned<String>>>,
+    /// Whether scripts get facts as the schema reads them: a `date` fact as a date, a
+    /// `datetime` as a datetime, a `decimal` as a decimal, absent optional facts with a
+    /// `default` filled in (see [`crate::schema`]). Default no: facts as their JSON writes
+    /// them. Needs a facts schema.
+    #[serde(default)]
+    pub typed_facts: Option<Spanned<bool>>,
 }
 
 /// `[terms.<name>]`.

@@ -34,12 +34,20 @@
 //! Validation reports every problem at once, each with its path and what was expected:
 //! `facts.odometer_km: expected an integer between 0 and 400000, found -5`.
 //!
+//! [`FactSchema::bind`] checks the facts and builds what scripts see in one walk, so each
+//! value is read once ([`FactSchema::validate`] is the same walk, building nothing). With
+//! `[contract] typed_facts = true`, a `date` fact is bound as a [`Date`], a `datetime` as a
+//! [`crate::time::DateTime`], a `decimal` as a `Decimal`, and an optional field may declare
+//! `default = ...` (checked against its type at load), taken when the facts leave it out;
+//! without it, the value is [`crate::value::json_to_dynamic`]'s and defaults are refused.
+//!
 //! A contract may also declare `[as_of]` (`min`, `max`, and `type` `date` or `datetime`):
 //! the range of evaluation instants that the QA tools generate. Evaluation does not check it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use rhai::{Array, Dynamic, Map};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -105,6 +113,10 @@ pub struct FieldSpec {
     /// next: a history in date order, readings that only grow.
     #[serde(default)]
     pub sorted_by: Option<Spanned<Vec<String>>>,
+    /// The value an optional field takes when the facts leave it out (contracts with
+    /// `typed_facts` only).
+    #[serde(default)]
+    pub default: Option<Spanned<toml::Value>>,
 }
 
 /// `[as_of]` as written.
@@ -134,6 +146,10 @@ pub struct Field {
     /// What it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The value it takes when absent (optional fields of contracts with `typed_facts`), as
+    /// the JSON the facts would carry; checked against the type at load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
 }
 
 /// A field's type with its bounds; every bound is inclusive.
@@ -286,6 +302,58 @@ pub struct FactSchema {
     /// The contract's time zone: where `local` datetimes are read.
     #[serde(skip)]
     pub zone: Tz,
+    /// `[contract] typed_facts`: whether [`FactSchema::bind`] hands scripts dates, datetimes
+    /// and decimals as such (and fills in defaults) rather than as the JSON wrote them.
+    #[serde(skip)]
+    pub typed: bool,
+}
+
+/// Why [`FactSchema::bind`] produced no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindError {
+    /// The facts fail the schema: every problem, in the order [`FactSchema::validate`] gives.
+    #[error("the facts fail the schema ({} problems)", .0.len())]
+    Rejected(Vec<FactProblem>),
+    /// The facts fit the schema, but a value the schema does not describe (a field of an
+    /// object with `additional = true`) has no script form: what and where, as
+    /// [`crate::value::json_to_dynamic`] words it.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What a walk over the facts builds besides its problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Build {
+    /// Nothing: only the problems ([`FactSchema::validate`]).
+    Nothing,
+    /// The value [`crate::value::json_to_dynamic`] gives: dates and datetimes stay strings,
+    /// whole numbers integers.
+    Plain,
+    /// Typed: dates, datetimes and decimals as the core's types, defaults filled in.
+    Typed,
+}
+
+/// One walk's state: what to build, the problems found, and whether a value outside the
+/// schema failed to convert.
+struct Walk<'p> {
+    build: Build,
+    zone: Tz,
+    problems: &'p mut Vec<FactProblem>,
+    unconvertible: bool,
+}
+
+impl Walk<'_> {
+    fn building(&self) -> bool {
+        self.build != Build::Nothing
+    }
+
+    fn text(&self, s: &str) -> Dynamic {
+        if self.building() {
+            Dynamic::from(rhai::ImmutableString::from(s))
+        } else {
+            Dynamic::UNIT
+        }
+    }
 }
 
 /// One way the facts fail the schema.
@@ -312,20 +380,70 @@ impl FactSchema {
         }
     }
 
-    /// Checks `facts` and returns every problem found (empty: the facts are valid).
+    /// Checks `facts` and returns every problem found (empty: the facts are valid). The same
+    /// walk as [`FactSchema::bind`], building nothing.
     pub fn validate(&self, facts: &Value) -> Vec<FactProblem> {
         let mut problems = Vec::new();
-        match facts {
+        let _unbuilt = self.walk(facts, Build::Nothing, &mut problems);
+        problems
+    }
+
+    /// Checks `facts` and, when they pass, returns them as scripts see them, in one walk:
+    /// each value is read once, both to check it and to convert it. Without `typed_facts`
+    /// the value is exactly [`crate::value::json_to_dynamic`]'s (dates and datetimes as
+    /// strings, whole numbers as integers); with it, a `date` is a [`Date`], a `datetime` a
+    /// [`crate::time::DateTime`], a `decimal` always a `Decimal`, and an absent optional
+    /// field with a `default` takes it. The problems are [`FactSchema::validate`]'s, in its
+    /// order.
+    pub fn bind(&self, facts: &Value) -> Result<Dynamic, BindError> {
+        let build = if self.typed {
+            Build::Typed
+        } else {
+            Build::Plain
+        };
+        let mut problems = Vec::new();
+        let (value, unconvertible) = self.walk(facts, build, &mut problems);
+        if !problems.is_empty() {
+            return Err(BindError::Rejected(problems));
+        }
+        if unconvertible {
+            // Rare (a number beyond a decimal in a field the schema does not describe): the
+            // one conversion words it, with the path of the first such value.
+            return Err(BindError::Invalid(
+                crate::value::json_to_dynamic(facts, "facts")
+                    .err()
+                    .unwrap_or_else(|| "facts: a value has no script form".into()),
+            ));
+        }
+        Ok(value)
+    }
+
+    fn walk(
+        &self,
+        facts: &Value,
+        build: Build,
+        problems: &mut Vec<FactProblem>,
+    ) -> (Dynamic, bool) {
+        let mut walk = Walk {
+            build,
+            zone: self.zone,
+            problems,
+            unconvertible: false,
+        };
+        let value = match facts {
             Value::Object(map) => {
                 let at = At::Root("facts");
-                check_object(&self.fields, false, map, &at, self.zone, &mut problems);
+                bind_object(&self.fields, false, map, &at, &mut walk)
             }
-            other => problems.push(FactProblem {
-                path: "facts".into(),
-                message: format!("expected an object, found {}", found(other)),
-            }),
-        }
-        problems
+            other => {
+                walk.problems.push(FactProblem {
+                    path: "facts".into(),
+                    message: format!("expected an object, found {}", found(other)),
+                });
+                Dynamic::UNIT
+            }
+        };
+        (value, walk.unconvertible)
     }
 }
 
@@ -363,30 +481,39 @@ impl fmt::Display for At<'_> {
     }
 }
 
-fn check_object(
+fn bind_object(
     fields: &[Field],
     additional: bool,
     map: &serde_json::Map<String, Value>,
     path: &At<'_>,
-    zone: Tz,
-    problems: &mut Vec<FactProblem>,
-) {
+    walk: &mut Walk<'_>,
+) -> Dynamic {
+    let mut out = Map::new();
     for field in fields {
         let here = At::Field(path, &field.name);
-        match map.get(&field.name) {
-            None if field.optional => {}
-            None => problems.push(FactProblem {
-                path: here.to_string(),
-                message: format!("is required: expected {}", field.ty.expected()),
-            }),
-            Some(v) => field.ty.check(v, &here, zone, problems),
+        let value = match (map.get(&field.name), &field.default) {
+            (None, Some(default)) if field.optional && walk.build == Build::Typed => {
+                field.ty.bind(default, &here, walk)
+            }
+            (None, _) if field.optional => continue,
+            (None, _) => {
+                walk.problems.push(FactProblem {
+                    path: here.to_string(),
+                    message: format!("is required: expected {}", field.ty.expected()),
+                });
+                continue;
+            }
+            (Some(v), _) => field.ty.bind(v, &here, walk),
+        };
+        if walk.building() {
+            out.insert(field.name.as_str().into(), value);
         }
     }
     if !additional {
         for key in map.keys() {
             if !fields.iter().any(|f| &f.name == key) {
                 let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                problems.push(FactProblem {
+                walk.problems.push(FactProblem {
                     path: format!("{path}.{key}"),
                     message: format!(
                         "is not a field of the schema (fields: {})",
@@ -399,6 +526,23 @@ fn check_object(
                 });
             }
         }
+    } else if walk.building() {
+        // Fields the schema allows without describing them reach scripts as plain JSON.
+        for (key, value) in map {
+            if !fields.iter().any(|f| &f.name == key) {
+                match crate::value::json_to_dynamic_at(value, &"") {
+                    Ok(v) => {
+                        out.insert(key.as_str().into(), v);
+                    }
+                    Err(_) => walk.unconvertible = true,
+                }
+            }
+        }
+    }
+    if walk.building() {
+        Dynamic::from_map(out)
+    } else {
+        Dynamic::UNIT
     }
 }
 
@@ -535,16 +679,29 @@ impl FieldType {
         }
     }
 
-    fn check(&self, value: &Value, path: &At<'_>, zone: Tz, problems: &mut Vec<FactProblem>) {
-        let ok = match (self, value) {
-            (Self::Boolean, Value::Bool(_)) => true,
+    /// Checks `value` against this type (problems go to `walk`) and converts it as
+    /// `walk.build` says; `()` when it does not fit or nothing is built.
+    fn bind(&self, value: &Value, path: &At<'_>, walk: &mut Walk<'_>) -> Dynamic {
+        let typed = walk.build == Build::Typed;
+        let fits = match (self, value) {
+            (Self::Boolean, Value::Bool(b)) => Some(Dynamic::from_bool(*b)),
             (Self::Integer { min, max }, Value::Number(n)) => n
                 .as_i64()
-                .filter(|_| !n.as_str().contains(['.', 'e', 'E']))
-                .is_some_and(|i| within(&i, min.as_ref(), max.as_ref())),
+                .filter(|i| {
+                    !n.as_str().contains(['.', 'e', 'E']) && within(i, min.as_ref(), max.as_ref())
+                })
+                .map(Dynamic::from_int),
             (Self::Decimal { min, max, scale }, Value::Number(n)) => json_number_as_decimal(n)
-                .is_some_and(|d| {
-                    within(&d, min.as_ref(), max.as_ref()) && scale.map_or(true, |s| d.scale() <= s)
+                .filter(|d| {
+                    within(d, min.as_ref(), max.as_ref()) && scale.map_or(true, |s| d.scale() <= s)
+                })
+                .map(|d| {
+                    if typed {
+                        return Dynamic::from_decimal(d);
+                    }
+                    // As the plain conversion reads a number: a whole one is an integer.
+                    n.as_i64()
+                        .map_or_else(|| Dynamic::from_decimal(d), Dynamic::from_int)
                 }),
             (
                 Self::String {
@@ -554,23 +711,37 @@ impl FieldType {
                 Value::String(s),
             ) => {
                 let n = s.chars().count();
-                n >= *min_length && max_length.map_or(true, |m| n <= m)
+                (n >= *min_length && max_length.map_or(true, |m| n <= m)).then(|| walk.text(s))
             }
-            (Self::Enum { values }, Value::String(s)) => values.contains(s),
-            (Self::Date { min, max }, Value::String(s)) => {
-                Date::parse(s).is_ok_and(|d| within(&d, min.as_ref(), max.as_ref()))
-            }
+            (Self::Enum { values }, Value::String(s)) => values.contains(s).then(|| walk.text(s)),
+            (Self::Date { min, max }, Value::String(s)) => Date::parse(s)
+                .ok()
+                .filter(|d| within(d, min.as_ref(), max.as_ref()))
+                .map(|d| {
+                    if typed {
+                        Dynamic::from(d)
+                    } else {
+                        walk.text(s)
+                    }
+                }),
             (Self::DateTime { min, max, local }, Value::String(s)) => {
                 let parsed = if *local {
-                    crate::time::DateTime::parse(s, zone).ok().map(|t| t.0)
+                    crate::time::DateTime::parse(s, walk.zone).ok().map(|t| t.0)
                 } else {
                     parse_datetime(s)
                 };
-                parsed.is_some_and(|d| within(&d, min.as_ref(), max.as_ref()))
+                parsed
+                    .filter(|d| within(d, min.as_ref(), max.as_ref()))
+                    .map(|d| {
+                        if typed {
+                            Dynamic::from(crate::time::DateTime(d))
+                        } else {
+                            walk.text(s)
+                        }
+                    })
             }
             (Self::Object { fields, additional }, Value::Object(map)) => {
-                check_object(fields, *additional, map, path, zone, problems);
-                true
+                Some(bind_object(fields, *additional, map, path, walk))
             }
             (
                 Self::Array {
@@ -581,19 +752,29 @@ impl FieldType {
                 },
                 Value::Array(list),
             ) => {
+                let mut out = Array::with_capacity(if walk.building() { list.len() } else { 0 });
                 for (i, item) in list.iter().enumerate() {
-                    items.check(item, &At::Item(path, i), zone, problems);
+                    let v = items.bind(item, &At::Item(path, i), walk);
+                    if walk.building() {
+                        out.push(v);
+                    }
                 }
-                check_sorted(sorted_by, list, path, problems);
-                list.len() >= *min_items && max_items.map_or(true, |m| list.len() <= m)
+                check_sorted(sorted_by, list, path, walk.problems);
+                (list.len() >= *min_items && max_items.map_or(true, |m| list.len() <= m))
+                    .then(|| Dynamic::from_array(out))
             }
-            _ => false,
+            _ => None,
         };
-        if !ok {
-            problems.push(FactProblem {
-                path: path.to_string(),
-                message: format!("expected {}, found {}", self.expected(), found(value)),
-            });
+        match fits {
+            Some(v) if walk.building() => v,
+            Some(_) => Dynamic::UNIT,
+            None => {
+                walk.problems.push(FactProblem {
+                    path: path.to_string(),
+                    message: format!("expected {}, found {}", self.expected(), found(value)),
+                });
+                Dynamic::UNIT
+            }
         }
     }
 }
@@ -606,17 +787,105 @@ pub(crate) fn compile_field(
     spec: &FieldSpec,
     errors: &mut Vec<LoadError>,
 ) -> Field {
+    let ty = compile_type(text, path, spec, errors);
+    let default = spec
+        .default
+        .as_ref()
+        .and_then(|d| compile_default(text, path, spec, &ty, d, errors));
     Field {
         name: name.to_string(),
-        ty: compile_type(text, path, spec, errors),
+        ty,
         optional: spec.optional,
         description: spec.description.clone(),
+        default,
+    }
+}
+
+/// A field's `default`, as the JSON the facts would carry, when it is allowed (an optional
+/// field) and fits the field's type; otherwise an error at its place.
+fn compile_default(
+    text: &str,
+    path: &str,
+    spec: &FieldSpec,
+    ty: &FieldType,
+    default: &Spanned<toml::Value>,
+    errors: &mut Vec<LoadError>,
+) -> Option<Value> {
+    let field = format!("{path}.default");
+    if !spec.optional {
+        errors.push(invalid(
+            text,
+            &field,
+            default.span(),
+            "a required field has no default: add `optional = true` or remove `default`".into(),
+        ));
+        return None;
+    }
+    let json = default_json(text, default);
+    let mut problems = Vec::new();
+    let mut walk = Walk {
+        build: Build::Nothing,
+        // The zone only reads `local` datetimes; a default is checked as UTC would read it
+        // and bound in the contract's zone like any fact.
+        zone: Tz::UTC,
+        problems: &mut problems,
+        unconvertible: false,
+    };
+    let _unbuilt = ty.bind(&json, &At::Root(&field), &mut walk);
+    if let Some(problem) = problems.first() {
+        errors.push(invalid(
+            text,
+            &field,
+            default.span(),
+            format!("the default does not fit the field: {}", problem.message),
+        ));
+        return None;
+    }
+    Some(json)
+}
+
+/// A TOML value as the JSON a request would carry: numbers with their digits as written,
+/// dates and datetimes as their text.
+fn default_json(text: &str, value: &Spanned<toml::Value>) -> Value {
+    match value.get_ref() {
+        toml::Value::Float(_) | toml::Value::Integer(_) | toml::Value::Datetime(_) => {
+            let written = written(text, value);
+            match value.get_ref() {
+                toml::Value::Datetime(_) => Value::String(written),
+                _ => written
+                    .parse::<serde_json::Number>()
+                    .map_or_else(|_| Value::String(written), Value::Number),
+            }
+        }
+        other => toml_to_json(other),
+    }
+}
+
+/// A TOML value nested in a default (an array or table), as JSON; its numbers are read
+/// from their TOML values, which keep integers exact.
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::Number((*i).into()),
+        toml::Value::Float(f) => f
+            .to_string()
+            .parse::<serde_json::Number>()
+            .map_or(Value::Null, Value::Number),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
 /// Reads the `[facts]` tables.
 pub(crate) fn compile_schema(
     zone: Tz,
+    typed: bool,
     text: &str,
     facts: &BTreeMap<Spanned<String>, FieldSpec>,
     as_of: Option<&AsOfSpec>,
@@ -660,10 +929,35 @@ pub(crate) fn compile_schema(
         check_order(text, "as_of", &ty, spec.max.span(), errors);
         Some(ty)
     });
+    if !typed {
+        for (name, spec) in facts {
+            refuse_untyped_defaults(text, &format!("facts.{}", name.get_ref()), spec, errors);
+        }
+    }
     FactSchema {
         fields,
         as_of,
         zone,
+        typed,
+    }
+}
+
+/// Defaults change what scripts see (a defaulted field is present), so they come with
+/// `typed_facts`, the contract's opt-in to facts as the schema reads them.
+fn refuse_untyped_defaults(text: &str, path: &str, spec: &FieldSpec, errors: &mut Vec<LoadError>) {
+    if let Some(default) = &spec.default {
+        errors.push(invalid(
+            text,
+            &format!("{path}.default"),
+            default.span(),
+            "a default needs `typed_facts = true` in [contract]".into(),
+        ));
+    }
+    for (name, field) in spec.fields.iter().flatten() {
+        refuse_untyped_defaults(text, &format!("{path}.{}", name.get_ref()), field, errors);
+    }
+    if let Some(items) = &spec.items {
+        refuse_untyped_defaults(text, &format!("{path}[]"), items, errors);
     }
 }
 

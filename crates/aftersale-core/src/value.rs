@@ -12,7 +12,7 @@ use crate::plugin::JsonForms;
 
 /// Reads a JSON number into a rhai value: integers stay integers, everything else is an
 /// exact decimal.
-fn number_to_dynamic(n: &Number) -> Result<Dynamic, String> {
+pub(crate) fn number_to_dynamic(n: &Number) -> Result<Dynamic, String> {
     if let Some(i) = n.as_i64() {
         return Ok(Dynamic::from_int(i));
     }
@@ -88,8 +88,15 @@ pub fn exact_decimal(text: &str) -> Option<Decimal> {
 /// Converts JSON into a rhai value. Objects become maps, arrays arrays, numbers integers or
 /// decimals, `null` becomes `()`. `path` names the value in errors (`facts`).
 pub fn json_to_dynamic(value: &Value, path: &str) -> Result<Dynamic, String> {
-    // The path of a failing value is built only on the way out of an error, so the common
-    // case allocates nothing for it.
+    json_to_dynamic_at(value, &path)
+}
+
+/// [`json_to_dynamic`] with the path as anything that prints: it is written out only for an
+/// error, so the common case allocates nothing for it.
+pub(crate) fn json_to_dynamic_at(
+    value: &Value,
+    path: &dyn std::fmt::Display,
+) -> Result<Dynamic, String> {
     convert(value).map_err(|(segments, message)| {
         let mut full = path.to_string();
         for segment in segments.iter().rev() {

@@ -251,3 +251,72 @@ fn r_params_keep_their_written_digits() {
         "[1234567890123456.79,0.20]"
     );
 }
+
+/// Scripts that try to change `params`, each of which fails or changes only a copy; whatever
+/// they did, the next evaluation sees the params as written (params are converted once at
+/// load and lent to each evaluation, not copied for it).
+#[test]
+fn no_script_leaks_a_params_change_into_a_later_evaluation() {
+    let attempts = [
+        "params.list.push(9); 0",
+        "params.list += [9]; 0",
+        "params.limits.km = 5; 0",
+        "params.limits.remove(\"km\"); 0",
+        "params.limits.nested.clear(); 0",
+        "params.list.clear(); 0",
+        "fn grow() { this.push(9); 0 } params.list.grow()",
+        "fn grow() { this += [9]; 0 } params.list.grow()",
+        "fn set() { this.km = 5; 0 } params.limits.set()",
+        "fn set() { this.km = 5; 0 } params.set()",
+        "fn wipe() { this.nested.clear(); 0 } params.limits.wipe()",
+        "fn change(p) { p.list.push(9); p.limits.km = 5; 0 } change(params)",
+        "fn change(l) { l.push(9); 0 } change(params.list)",
+        "let p = params; p.list.push(9); p.limits.km = 5; 0",
+        "let l = params.list; l.push(9); params.list.len() - 2",
+        "params.list.for_each(|| this.push(9)); 0",
+        "params.list.map(|x| x + params.limits.km).len() - 2",
+        "params.list.sort(); params.list.reverse(); 0",
+    ];
+    let untouched = json!([[1, 2], 100, [3]]);
+    let mut refused_at_load = Vec::new();
+    for script in attempts {
+        let loading = crate::support::load(
+            "[params]\nlist = [1, 2]\nlimits = { km = 100, nested = [3] }",
+            &[
+                ("attempt", script),
+                (
+                    "seen",
+                    "[params.list, params.limits.km, params.limits.nested]",
+                ),
+            ],
+        );
+        // Assignments to inputs are refused at load already.
+        let contract = match loading {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(e.to_string().contains("read-only"), "{script}: {e}");
+                refused_at_load.push(script);
+                continue;
+            }
+        };
+        // Several rounds, from two threads, so that any copy the pool lends out again was
+        // used by an attempt before.
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..4 {
+                        let _ = eval_with(&contract, json!({}));
+                        let seen =
+                            Request::new(json!({}), contract.parse_as_of("2025-01-01").unwrap())
+                                .with_outputs(["seen"]);
+                        let d = contract.evaluate(&seen).unwrap();
+                        assert_eq!(d.outputs["seen"], untouched, "after `{script}`");
+                    }
+                });
+            }
+        });
+        assert_eq!(contract.params_json()["list"], json!([1, 2]), "{script}");
+    }
+    // Most attempts get as far as running; the rest are assignments.
+    assert!(refused_at_load.len() <= 4, "{refused_at_load:?}");
+}

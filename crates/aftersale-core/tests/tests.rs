@@ -73,4 +73,5 @@ mod plugins;
 mod sandbox;
 mod schema;
 mod stack;
+mod typed_facts;
 mod vocabulary;
