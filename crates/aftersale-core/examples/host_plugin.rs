@@ -5,10 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use aftersale_core::plugin::args::{lift, ArgError, At};
 use aftersale_core::plugin::Registrar;
-use aftersale_core::rhai::EvalAltResult;
+use aftersale_core::rhai::Dynamic;
 use aftersale_core::{BundleSource, Engine, Plugin, PluginContext, Request};
 use rust_decimal::Decimal;
+
+/// The plugin's name, as its argument errors start (`vat: apply.net: expected a number, ..`).
+const PLUGIN: &str = "vat";
 
 /// A VAT rate as scripts see it: `vat_rate("IT")` then `rate.apply(net)`.
 #[derive(Debug, Clone)]
@@ -22,9 +26,29 @@ struct VatPlugin {
     rates: BTreeMap<String, Decimal>,
 }
 
+/// `vat_rate(country)`: the rate of a country the host knows.
+fn rate_of(rates: &BTreeMap<String, Decimal>, country: &Dynamic) -> Result<VatRate, ArgError> {
+    let at = At::new(PLUGIN, "vat_rate.country");
+    let country: String = at.read(country)?;
+    match rates.get(&country) {
+        Some(rate) => Ok(VatRate {
+            country,
+            rate: *rate,
+        }),
+        None => Err(at.invalid(format!("no VAT rate for `{country}`"))),
+    }
+}
+
+/// `rate.apply(net)`: the VAT on a net amount (an integer or a decimal), rounded half-even
+/// to cents.
+fn vat_on(rate: &VatRate, net: &Dynamic) -> Result<Decimal, ArgError> {
+    let net: Decimal = At::new(PLUGIN, "apply.net").read(net)?;
+    Ok((net * rate.rate).round_dp(2))
+}
+
 impl Plugin for VatPlugin {
     fn name(&self) -> &str {
-        "vat"
+        PLUGIN
     }
 
     fn description(&self) -> &str {
@@ -37,29 +61,22 @@ impl Plugin for VatPlugin {
         r.register_type::<VatRate>("vat_rate", |rate| {
             Ok(serde_json::json!({ "country": rate.country, "rate": aftersale_core::value::decimal_to_json(rate.rate) }))
         });
-        r.register_fn(
-            "vat_rate",
-            move |country: &str| -> Result<VatRate, Box<EvalAltResult>> {
-                match rates.get(country) {
-                    Some(rate) => Ok(VatRate {
-                        country: country.to_string(),
-                        rate: *rate,
-                    }),
-                    None => Err(format!("no VAT rate for `{country}`").into()),
-                }
-            },
-        )
+        // Arguments are read with `plugin::args`, so a wrong one is an error in the one
+        // wording every plugin uses (`vat: vat_rate.country: expected a string, found ..`).
+        r.register_fn("vat_rate", move |country: Dynamic| {
+            lift(rate_of(&rates, &country))
+        })
         .doc(
             "vat_rate(country: string) -> vat_rate",
             "the VAT rate of a country",
         );
         r.register_get("rate", |v: &mut VatRate| v.rate)
             .doc("rate.rate -> decimal", "the rate as a fraction (0.22)");
-        r.register_fn("apply", |v: &mut VatRate, net: Decimal| {
-            (net * v.rate).round_dp(2)
+        r.register_fn("apply", |v: &mut VatRate, net: Dynamic| {
+            lift(vat_on(v, &net))
         })
         .doc(
-            "rate.apply(net: decimal) -> decimal",
+            "rate.apply(net: number) -> decimal",
             "the VAT on a net amount, rounded half-even to cents",
         );
     }

@@ -245,11 +245,11 @@ fn errors_are_runtime_errors_with_clear_words() {
         ("settle(-5, #{})", "the cost must not be negative (got `-5`)"),
         (
             r#"settle(date("2024-01-01"), #{})"#,
-            "settle(cost, ..): expected a number, got the date 2024-01-01",
+            "warranty: settle.cost: expected a number, found the date 2024-01-01",
         ),
         (
             r#"settle("12.50", #{})"#,
-            "settle(cost, ..): expected a number, got \"12.50\"",
+            "warranty: settle.cost: expected a number, found the string \"12.50\"",
         ),
         (
             "settle(100, #{ customer_share: 1.2 })",
@@ -257,7 +257,7 @@ fn errors_are_runtime_errors_with_clear_words() {
         ),
         (
             "settle(100, #{ deductable: 50 })",
-            "settle terms: unknown key `deductable`",
+            "warranty: settle.terms.deductable: unknown key (allowed: deductible, customer_share, cap, rounding, places)",
         ),
         (
             "deductible(100, -1)",
@@ -273,15 +273,15 @@ fn errors_are_runtime_errors_with_clear_words() {
         ),
         (
             r#"coverage_window(#{ start: date("2024-01-15"), year: 3 })"#,
-            "unknown key `year`: time limits are `days`, `months` or `years`",
+            "warranty: coverage_window: unknown key `year`: time limits are `days`, `months` or `years`",
         ),
         (
             r#"coverage_window(#{ start: date("2024-01-15"), years: 3, months: 2 })"#,
-            "give only one of `days`, `months`, `years`",
+            "warranty: coverage_window: give only one of `days`, `months`, `years`",
         ),
         (
             r#"coverage_window(#{ years: 3 })"#,
-            "coverage_window: `start` is required",
+            "warranty: coverage_window.start: expected a date or a YYYY-MM-DD string, found nothing",
         ),
         (
             r#"coverage_window(#{ start: date("2024-01-15"), years: 3, km: 100 }).within(date("2025-01-01"))"#,
@@ -293,7 +293,43 @@ fn errors_are_runtime_errors_with_clear_words() {
         ),
         (
             r#"maintenance_compliance(#{ start: date("2024-01-15"), every: #{ months: 12, km: 15000 } }, [#{ date: "2025-01-10" }], date("2025-06-01"), 20000)"#,
-            "services[0]: `km` is required",
+            "warranty: maintenance_compliance.services[0].km: expected a number, found nothing",
+        ),
+        (
+            r#"maintenance_compliance(#{ start: "2024-01-15", every: #{ months: 12 }, tolerance: #{ months: 1.5 } }, [], date("2025-06-01"))"#,
+            "warranty: maintenance_compliance.plan.tolerance.months: expected an integer, found the decimal 1.5",
+        ),
+        (
+            r#"coverage_window(#{ start: "2024-02-30", years: 3 })"#,
+            "warranty: coverage_window.start: ",
+        ),
+        (
+            r#"coverage_window(#{ start: date("2024-01-15"), km: 100 }).within(date("2025-01-01"), #{ km: "12k" })"#,
+            "warranty: within.readings.km: expected a number, found the string \"12k\"",
+        ),
+        (
+            r#"pro_rata_share(12, [#{ upto_months: 12, share: 0.5 }])"#,
+            "warranty: pro_rata_share.tiers[0].share: unknown key (allowed: upto_months, customer_share)",
+        ),
+        (
+            r#"pro_rata_share(12, [12])"#,
+            "warranty: pro_rata_share.tiers[0]: expected a map, found the integer 12",
+        ),
+        (
+            r#"linear_credit(100, 1, 12, #{ place: 0 })"#,
+            "warranty: linear_credit.options.place: unknown key (allowed: rounding, places)",
+        ),
+        (
+            r#"meter_at([#{ date: "2025-01-01" }], date("2025-01-01"), "km")"#,
+            "warranty: meter_at.readings[0].km: expected a number, found nothing",
+        ),
+        (
+            r#"legal_guarantee(#{ delivered: "2025-01-01", noticed: "2025-06-01", second_hand: "no" })"#,
+            "warranty: legal_guarantee.second_hand: expected true or false, found the string \"no\"",
+        ),
+        (
+            r#"legal_guarantee(#{ delivered: "2025-01-01", noticed: "2025-06-01", rules: #{ liability_months: "24" } })"#,
+            "warranty: legal_guarantee.rules.liability_months: expected an integer, found the string \"24\"",
         ),
     ] {
         let e = error(script);

@@ -13,7 +13,7 @@
 //!
 //! `()` means absent everywhere: an optional field given `()` is absent, a required one given
 //! `()` is missing. Answers go back as maps built with [`ResultMap`] from anything
-//! [`IntoDynamic`]. [`lift`] and [`raise`] turn a plugin's error into the error a script's
+//! [`IntoDynamic`] (a meter reading as a [`Quantity`], an integer when whole). [`lift`] and [`raise`] turn a plugin's error into the error a script's
 //! caller sees; a meter exhaustion ([`crate::meter::charge`]) stays the limit that stopped
 //! the evaluation.
 //!
@@ -147,10 +147,11 @@ pub fn describe(value: &Dynamic) -> String {
         "an array".into()
     } else if let Ok(b) = value.as_bool() {
         format!("{b}")
-    } else if value.is::<Date>() {
-        format!("the date {value}")
-    } else if value.is::<DateTime>() {
-        format!("the datetime {value}")
+    } else if let Some(date) = value.read_lock::<Date>() {
+        // A custom type's `Display` on `Dynamic` is its type name: show the value itself.
+        format!("the date {}", *date)
+    } else if let Some(time) = value.read_lock::<DateTime>() {
+        format!("the datetime {}", *time)
     } else {
         let name = value.type_name();
         let short = name.rsplit("::").next().unwrap_or(name);
@@ -222,6 +223,16 @@ impl<'p> At<'p> {
     ) -> Result<OwnedOptions<'p>, ArgError> {
         let map: Map = self.read(value)?;
         check_keys(&map, self, allowed)?;
+        Ok(OwnedOptions {
+            at: self.clone(),
+            map,
+        })
+    }
+
+    /// Reads the map `value` here whatever its keys (a record with meter names beside its
+    /// known fields): the caller checks the keys it takes.
+    pub fn open(&self, value: &Dynamic) -> Result<OwnedOptions<'p>, ArgError> {
+        let map: Map = self.read(value)?;
         Ok(OwnedOptions {
             at: self.clone(),
             map,
@@ -536,6 +547,13 @@ impl IntoDynamic for u32 {
 }
 
 /// A count: saturates at the largest integer a script holds.
+impl IntoDynamic for u64 {
+    fn into_dynamic(self) -> Dynamic {
+        Dynamic::from_int(INT::try_from(self).unwrap_or(INT::MAX))
+    }
+}
+
+/// A count: saturates at the largest integer a script holds.
 impl IntoDynamic for usize {
     fn into_dynamic(self) -> Dynamic {
         Dynamic::from_int(INT::try_from(self).unwrap_or(INT::MAX))
@@ -569,6 +587,31 @@ impl IntoDynamic for &String {
 impl IntoDynamic for Decimal {
     fn into_dynamic(self) -> Dynamic {
         Dynamic::from_decimal(self)
+    }
+}
+
+/// A measured amount (a meter reading, a number of hours) as scripts like it: an integer
+/// when it is whole and fits one, so that `km` stays an integer; else the exact decimal, as
+/// given (normalise it first for the fewest digits).
+///
+/// ```
+/// use aftersale_core::plugin::args::{IntoDynamic, Quantity};
+/// use rust_decimal::Decimal;
+/// assert_eq!(Quantity(Decimal::new(1500000, 2)).into_dynamic().as_int(), Ok(15000));
+/// let half = Quantity(Decimal::new(23505, 1)).into_dynamic();
+/// assert_eq!(half.as_decimal(), Ok(Decimal::new(23505, 1)));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(pub Decimal);
+
+impl IntoDynamic for Quantity {
+    fn into_dynamic(self) -> Dynamic {
+        if self.0.fract().is_zero() {
+            if let Ok(i) = INT::try_from(self.0) {
+                return Dynamic::from_int(i);
+            }
+        }
+        Dynamic::from_decimal(self.0)
     }
 }
 
@@ -645,6 +688,23 @@ impl ResultMap {
     }
 }
 
+/// A map of the pairs' values, keyed by their names (meters by unit, answers by task).
+///
+/// ```
+/// use aftersale_core::plugin::args::ResultMap;
+/// let m: ResultMap = [("km", 120_i64), ("hours", 3)].into_iter().collect();
+/// assert_eq!(m.build()["km"].as_int(), Ok(120));
+/// ```
+impl<K: AsRef<str>, V: IntoDynamic> FromIterator<(K, V)> for ResultMap {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut map = ResultMap::new();
+        for (key, value) in pairs {
+            map.insert(key.as_ref(), value);
+        }
+        map
+    }
+}
+
 /// A plugin's error type, as [`raise`] reports it to scripts: its message, or the limit it
 /// carries when the plugin stopped on the evaluation's meter.
 pub trait PluginError: std::fmt::Display {
@@ -673,6 +733,47 @@ impl PluginError for Exhausted {
     fn exhausted(&self) -> Option<Exhausted> {
         Some(*self)
     }
+}
+
+/// Implements [`PluginError`] for a plugin's error enum from the names of two of its
+/// variants: the one holding an [`ArgError`] (its message already names the plugin) and the
+/// one holding a meter [`Exhausted`] (raised as the limit). Every other variant is raised with
+/// its message.
+///
+/// ```
+/// use aftersale_core::meter::Exhausted;
+/// use aftersale_core::plugin::args::{ArgError, PluginError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum ShopError {
+///     #[error(transparent)]
+///     Args(#[from] ArgError),
+///     #[error("the price must not be negative")]
+///     Negative,
+///     #[error(transparent)]
+///     Exhausted(#[from] Exhausted),
+/// }
+/// aftersale_core::plugin_error!(ShopError { args: Args, exhausted: Exhausted });
+///
+/// assert!(ShopError::Negative.exhausted().is_none());
+/// assert!(!ShopError::Negative.names_plugin());
+/// ```
+#[macro_export]
+macro_rules! plugin_error {
+    ($error:ty { args: $args:ident, exhausted: $exhausted:ident }) => {
+        impl $crate::plugin::args::PluginError for $error {
+            fn exhausted(&self) -> ::core::option::Option<$crate::meter::Exhausted> {
+                match self {
+                    Self::$exhausted(limit) => ::core::option::Option::Some(*limit),
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            fn names_plugin(&self) -> bool {
+                ::core::matches!(self, Self::$args(_))
+            }
+        }
+    };
 }
 
 /// A script runtime error carrying `message` only; the engine adds the term and position.
@@ -837,6 +938,102 @@ mod tests {
         assert_eq!(m["list"].clone().into_array().unwrap().len(), 2);
     }
 
+    /// A plugin's error enum as [`plugin_error!`] takes it.
+    #[derive(Debug, thiserror::Error)]
+    enum Refused {
+        #[error(transparent)]
+        Args(#[from] ArgError),
+        #[error("no such part")]
+        NoPart,
+        #[error(transparent)]
+        Exhausted(#[from] Exhausted),
+    }
+    crate::plugin_error!(Refused {
+        args: Args,
+        exhausted: Exhausted
+    });
+
+    #[test]
+    fn plugin_error_raises_arguments_as_they_are_and_limits_as_limits() {
+        let bad = Refused::from(At::new("p", "x").invalid("bad"));
+        assert!(bad.names_plugin() && bad.exhausted().is_none());
+        assert_eq!(raise_in("f", bad).to_string(), "Runtime error: p: x: bad");
+        assert!(!Refused::NoPart.names_plugin());
+        assert_eq!(
+            raise_in("f", Refused::NoPart).to_string(),
+            "Runtime error: f: no such part"
+        );
+    }
+
+    #[test]
+    fn dates_are_described_by_their_value() {
+        let day = Date::parse("2025-02-28").unwrap();
+        assert_eq!(describe(&Dynamic::from(day)), "the date 2025-02-28");
+        assert_eq!(
+            At::new("p", "x")
+                .read::<Decimal>(&Dynamic::from(day))
+                .unwrap_err()
+                .to_string(),
+            "p: x: expected a number, found the date 2025-02-28"
+        );
+    }
+
+    #[test]
+    fn quantities_are_integers_when_whole_and_exact_decimals_else() {
+        assert_eq!(
+            Quantity(Decimal::new(15000, 0)).into_dynamic().as_int(),
+            Ok(15000)
+        );
+        assert_eq!(
+            Quantity(Decimal::new(150, 2)).into_dynamic().as_decimal(),
+            Ok(Decimal::new(150, 2))
+        );
+        assert_eq!(
+            Quantity(Decimal::new(300, 2)).into_dynamic().as_int(),
+            Ok(3)
+        );
+        // whole, yet beyond an integer: stays the decimal
+        let huge = Decimal::from(INT::MAX) * Decimal::from(10);
+        assert_eq!(Quantity(huge).into_dynamic().as_decimal(), Ok(huge));
+        assert_eq!(u64::MAX.into_dynamic().as_int(), Ok(INT::MAX));
+    }
+
+    #[test]
+    fn result_maps_collect_named_pairs() {
+        let meters = std::collections::BTreeMap::from([
+            ("km".to_string(), Quantity(Decimal::from(12))),
+            ("hours".to_string(), Quantity(Decimal::new(5, 1))),
+        ]);
+        let m = meters
+            .iter()
+            .map(|(u, v)| (u, *v))
+            .collect::<ResultMap>()
+            .build();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["km"].as_int(), Ok(12));
+        assert_eq!(m["hours"].as_decimal(), Ok(Decimal::new(5, 1)));
+    }
+
+    #[test]
+    fn open_records_take_any_key_and_name_their_fields() {
+        let record = Dynamic::from_map(map(&[("date", text("2025-01-10")), ("km", text("many"))]));
+        let at = At::new("p", "services").index(0);
+        let open = at.open(&record).unwrap();
+        let date: Date = open.options().required("date").unwrap();
+        assert_eq!(date, Date::parse("2025-01-10").unwrap());
+        assert_eq!(
+            open.options()
+                .required::<Decimal>("km")
+                .unwrap_err()
+                .to_string(),
+            "p: services[0].km: expected a number, found the string \"many\""
+        );
+        assert_eq!(
+            at.open(&Dynamic::from_int(3)).unwrap_err().to_string(),
+            "p: services[0]: expected a map, found the integer 3"
+        );
+    }
+
     #[test]
     fn an_argument_error_is_a_runtime_error_naming_the_plugin_once() {
         let bad: Result<(), ArgError> = Err(At::new("p", "x").invalid("bad"));
@@ -860,28 +1057,34 @@ mod tests {
         }
         fn register(&self, r: &mut super::super::Registrar<'_>, _ctx: &crate::PluginContext) {
             r.register_fn("count", |n: INT| lift(count(n)));
+            r.register_fn("count_refused", |n: INT| {
+                lift_in("count_refused", count(n).map_err(Refused::from))
+            });
         }
     }
 
     #[test]
     fn a_meter_exhaustion_stays_the_limit() {
         let engine = crate::Engine::builder().plugin(Counter).build();
-        let bundle = crate::BundleSource::new("c")
-            .with_file(
-                "contract.toml",
-                "[contract]\nid = \"c\"\nversion = \"1\"\nplugins = [\"counter\"]\n\n[limits]\nmax_operations = 1000\n\n[terms.a]\n",
-            )
-            .with_file("terms/a.rhai", "count(facts.n)");
-        let contract = engine.load(&bundle).unwrap();
-        let as_of = contract.parse_as_of("2026-01-01").unwrap();
-        let small = crate::Request::new(serde_json::json!({"n": 10}), as_of);
-        assert_eq!(
-            contract.evaluate(&small).unwrap().outputs["a"],
-            serde_json::json!(10)
-        );
-        let large = crate::Request::new(serde_json::json!({"n": 100000}), as_of);
-        let err = contract.evaluate(&large).unwrap_err();
-        assert!(matches!(err, crate::EvalError::Limit { .. }), "{err}");
-        assert!(err.to_string().contains("max_operations"), "{err}");
+        // directly, and through a plugin's error enum (`plugin_error!`)
+        for function in ["count", "count_refused"] {
+            let bundle = crate::BundleSource::new("c")
+                .with_file(
+                    "contract.toml",
+                    "[contract]\nid = \"c\"\nversion = \"1\"\nplugins = [\"counter\"]\n\n[limits]\nmax_operations = 1000\n\n[terms.a]\n",
+                )
+                .with_file("terms/a.rhai", format!("{function}(facts.n)"));
+            let contract = engine.load(&bundle).unwrap();
+            let as_of = contract.parse_as_of("2026-01-01").unwrap();
+            let small = crate::Request::new(serde_json::json!({"n": 10}), as_of);
+            assert_eq!(
+                contract.evaluate(&small).unwrap().outputs["a"],
+                serde_json::json!(10)
+            );
+            let large = crate::Request::new(serde_json::json!({"n": 100000}), as_of);
+            let err = contract.evaluate(&large).unwrap_err();
+            assert!(matches!(err, crate::EvalError::Limit { .. }), "{err}");
+            assert!(err.to_string().contains("max_operations"), "{err}");
+        }
     }
 }

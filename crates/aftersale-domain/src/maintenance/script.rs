@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use aftersale_core::plugin::args::{At, Options};
-use aftersale_core::rhai::{Array, Dynamic, Map, INT};
+use aftersale_core::plugin::args::{At, IntoDynamic, Options, Quantity, ResultMap};
+use aftersale_core::rhai::{Array, Dynamic, Map};
 use aftersale_core::Date;
 use rust_decimal::Decimal;
 
@@ -276,186 +276,127 @@ pub(crate) fn readings_of(value: &Array) -> Result<Vec<Reading>> {
         .collect()
 }
 
-/// A meter amount as scripts like it: an integer when whole, else an exact decimal.
-pub(crate) fn amount(value: Decimal) -> Dynamic {
-    use rust_decimal::prelude::ToPrimitive;
-    if value.fract().is_zero() {
-        if let Some(i) = value.to_i64() {
-            return Dynamic::from_int(INT::from(i));
-        }
-    }
-    Dynamic::from_decimal(value.normalize())
-}
-
-fn meters_map(meters: &Meters) -> Dynamic {
-    let map: Map = meters
+/// Meter amounts as scripts like them: integers when whole, else exact decimals.
+fn meters_map(meters: &Meters) -> ResultMap {
+    meters
         .iter()
-        .map(|(u, v)| (u.as_str().into(), amount(*v)))
-        .collect();
-    Dynamic::from_map(map)
+        .map(|(unit, v)| (unit, Quantity(v.normalize())))
+        .collect()
 }
 
-fn date_or_unit(date: Option<Date>) -> Dynamic {
-    date.map_or(Dynamic::UNIT, Dynamic::from)
+/// Sets `<prefix>_on` and `<prefix>_at` to a due point's date and meters.
+fn insert_due(map: &mut ResultMap, prefix: &str, point: &DuePoint) {
+    map.insert(&format!("{prefix}_on"), point.on)
+        .insert(&format!("{prefix}_at"), meters_map(&point.at));
 }
 
-fn text(s: &str) -> Dynamic {
-    Dynamic::from(s.to_string())
-}
-
-fn insert_due(map: &mut Map, prefix: &str, point: &DuePoint) {
-    map.insert(format!("{prefix}_on").into(), date_or_unit(point.on));
-    map.insert(format!("{prefix}_at").into(), meters_map(&point.at));
-}
-
-fn insert_done(map: &mut Map, prefix: &str, point: Option<&Point>) {
-    map.insert(
-        format!("{prefix}_on").into(),
-        date_or_unit(point.map(|p| p.date)),
-    );
-    map.insert(
-        format!("{prefix}_at").into(),
-        point.map_or(Dynamic::UNIT, |p| meters_map(&p.meters)),
-    );
+/// Sets `<prefix>_on` and `<prefix>_at` to a service's date and meters, `()` when not done.
+fn insert_done(map: &mut ResultMap, prefix: &str, point: Option<&Point>) {
+    map.insert(&format!("{prefix}_on"), point.map(|p| p.date))
+        .insert(
+            &format!("{prefix}_at"),
+            point.map(|p| meters_map(&p.meters)),
+        );
 }
 
 /// The map `plan.next_due(..)` returns.
 pub(crate) fn next_due_map(next: &NextDue) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("task".into(), text(&next.task));
-    map.insert(
-        "number".into(),
-        Dynamic::from_int(INT::try_from(next.number).unwrap_or(INT::MAX)),
-    );
+    let mut map = ResultMap::new()
+        .with("task", &next.task)
+        .with("number", next.number);
     insert_due(&mut map, "due", &next.due);
-    map.insert("due_soon_from".into(), date_or_unit(next.due_soon_from.on));
-    map.insert("due_soon_at".into(), meters_map(&next.due_soon_from.at));
-    map.insert(
-        "tolerance_until".into(),
-        date_or_unit(next.tolerance_until.on),
-    );
-    map.insert("tolerance_at".into(), meters_map(&next.tolerance_until.at));
-    map.insert("meters".into(), meters_map(&next.meters));
-    let forecast: Map = next
-        .forecast
-        .iter()
-        .map(|(u, d)| (u.as_str().into(), date_or_unit(*d)))
-        .collect();
-    map.insert("forecast".into(), Dynamic::from_map(forecast));
-    map.insert("forecast_on".into(), date_or_unit(next.forecast_on));
-    map.insert(
-        "trigger".into(),
-        next.trigger.as_deref().map_or(Dynamic::UNIT, text),
-    );
-    map.insert(
-        "days_left".into(),
-        next.days_left.map_or(Dynamic::UNIT, Dynamic::from_int),
-    );
-    map.insert("state".into(), text(next.state.as_str()));
+    map.insert("due_soon_from", next.due_soon_from.on)
+        .insert("due_soon_at", meters_map(&next.due_soon_from.at))
+        .insert("tolerance_until", next.tolerance_until.on)
+        .insert("tolerance_at", meters_map(&next.tolerance_until.at))
+        .insert("meters", meters_map(&next.meters))
+        .insert(
+            "forecast",
+            next.forecast
+                .iter()
+                .map(|(unit, on)| (unit, *on))
+                .collect::<ResultMap>(),
+        )
+        .insert("forecast_on", next.forecast_on)
+        .insert("trigger", next.trigger.as_deref())
+        .insert("days_left", next.days_left)
+        .insert("state", next.state.as_str());
     insert_done(&mut map, "last_done", next.last_done.as_ref());
-    Dynamic::from_map(map)
+    map.into_dynamic()
 }
 
 /// One element of `plan.visits(..)`.
 pub(crate) fn visit_map(visit: &Visit) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("task".into(), text(&visit.task));
-    map.insert(
-        "number".into(),
-        Dynamic::from_int(INT::try_from(visit.number).unwrap_or(INT::MAX)),
-    );
-    map.insert("date".into(), Dynamic::from(visit.date));
+    let mut map = ResultMap::new()
+        .with("task", &visit.task)
+        .with("number", visit.number)
+        .with("date", visit.date);
     insert_due(&mut map, "due", &visit.due);
-    map.insert(
-        "trigger".into(),
-        visit.trigger.as_deref().map_or(Dynamic::UNIT, text),
-    );
-    map.insert("overdue".into(), Dynamic::from_bool(visit.overdue));
-    Dynamic::from_map(map)
+    map.with("trigger", visit.trigger.as_deref())
+        .with("overdue", visit.overdue)
+        .into_dynamic()
 }
 
-fn record_map(record: &ServiceRecord) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("task".into(), text(&record.task));
-    map.insert(
-        "number".into(),
-        Dynamic::from_int(INT::try_from(record.number).unwrap_or(INT::MAX)),
-    );
+fn record_map(record: &ServiceRecord) -> ResultMap {
+    let mut map = ResultMap::new()
+        .with("task", &record.task)
+        .with("number", record.number);
     insert_due(&mut map, "due", &record.due);
-    map.insert(
-        "tolerance_until".into(),
-        date_or_unit(record.tolerance_until.on),
-    );
-    map.insert(
-        "tolerance_at".into(),
-        meters_map(&record.tolerance_until.at),
-    );
+    map.insert("tolerance_until", record.tolerance_until.on)
+        .insert("tolerance_at", meters_map(&record.tolerance_until.at));
     insert_done(&mut map, "done", record.done.as_ref());
-    let mut late_by = Map::new();
+    let mut late_by = ResultMap::new();
     if let Some(days) = record.late_days {
-        late_by.insert("days".into(), Dynamic::from_int(days));
+        late_by.insert("days", days);
     }
     for (unit, v) in &record.late_meters {
-        late_by.insert(unit.as_str().into(), amount(*v));
+        late_by.insert(unit, Quantity(v.normalize()));
     }
-    map.insert(
-        "late_by".into(),
-        if record.done.is_some() {
-            Dynamic::from_map(late_by)
-        } else {
-            Dynamic::UNIT
-        },
-    );
-    map.insert("status".into(), text(record.status.as_str()));
-    map.insert("reason".into(), text(&record.reason));
-    Dynamic::from_map(map)
+    map.with("late_by", record.done.is_some().then_some(late_by))
+        .with("status", record.status.as_str())
+        .with("reason", &record.reason)
 }
 
 /// The map `plan.compliance(..)` returns.
 pub(crate) fn compliance_map(report: &Compliance) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("up_to".into(), Dynamic::from(report.up_to));
-    map.insert("compliant".into(), Dynamic::from_bool(report.compliant));
-    map.insert(
-        "services".into(),
-        Dynamic::from_array(report.services.iter().map(record_map).collect()),
-    );
-    map.insert(
-        "reasons".into(),
-        Dynamic::from_array(report.reasons().into_iter().map(text).collect()),
-    );
-    let mut counts = Map::new();
-    for status in [
+    let counts: ResultMap = [
         "on_time",
         "late_within_tolerance",
         "late",
         "missed",
         "pending",
-    ] {
+    ]
+    .into_iter()
+    .map(|status| {
         let n = report
             .services
             .iter()
             .filter(|s| s.status.as_str() == status)
             .count();
-        counts.insert(
-            status.into(),
-            Dynamic::from_int(INT::try_from(n).unwrap_or(INT::MAX)),
-        );
-    }
-    map.insert("counts".into(), Dynamic::from_map(counts));
-    let extra: Array = report
+        (status, n)
+    })
+    .collect();
+    let extra: Vec<ResultMap> = report
         .extra
         .iter()
         .map(|e| {
-            let mut m = Map::new();
-            m.insert("task".into(), text(&e.task));
-            m.insert("date".into(), Dynamic::from(e.date));
-            m.insert("reason".into(), text(&e.reason));
-            Dynamic::from_map(m)
+            ResultMap::new()
+                .with("task", &e.task)
+                .with("date", e.date)
+                .with("reason", &e.reason)
         })
         .collect();
-    map.insert("extra".into(), Dynamic::from_array(extra));
-    Dynamic::from_map(map)
+    ResultMap::new()
+        .with("up_to", report.up_to)
+        .with("compliant", report.compliant)
+        .with(
+            "services",
+            report.services.iter().map(record_map).collect::<Vec<_>>(),
+        )
+        .with("reasons", report.reasons())
+        .with("counts", counts)
+        .with("extra", extra)
+        .into_dynamic()
 }
 
 fn span_json(span: Span) -> serde_json::Value {

@@ -1,6 +1,8 @@
 //! The one error type of the warranty vocabulary. Scripts see its message as a rhai runtime
 //! error; Rust callers match on the variant.
 
+use aftersale_core::meter::Exhausted;
+use aftersale_core::plugin::args::ArgError;
 use rust_decimal::Decimal;
 
 /// Why a warranty computation refused its inputs.
@@ -59,10 +61,14 @@ pub enum WarrantyError {
     /// A number computation left the exact decimal range.
     #[error("{0} is too large to compute exactly")]
     Overflow(String),
-    /// An argument of the wrong shape: a missing or unknown key, a wrong type.
+    /// An argument a script passed that the plugin cannot read: the wrong type, a missing
+    /// field, an unknown key, or a shape the function does not take (`warranty: <field>: ..`).
+    #[error(transparent)]
+    Args(#[from] ArgError),
+    /// A value the computation cannot use (a rounding to 30 places, a window without limits).
     #[error("{what}: {problem}")]
     Invalid {
-        /// Which argument or field, e.g. `coverage_window(..).start`.
+        /// What the value is, e.g. `coverage_window` or `rounding`.
         what: String,
         /// What is wrong and how to fix it.
         problem: String,
@@ -73,8 +79,14 @@ pub enum WarrantyError {
     /// The evaluation the computation runs in is past one of its limits: a compliance check
     /// charges each service it replays to the evaluation's meter ([`aftersale_core::meter`]).
     #[error(transparent)]
-    Exhausted(#[from] aftersale_core::meter::Exhausted),
+    Exhausted(#[from] Exhausted),
 }
+
+// Scripts see the message; a meter exhaustion stays the limit that stopped the evaluation.
+aftersale_core::plugin_error!(WarrantyError {
+    args: Args,
+    exhausted: Exhausted
+});
 
 impl WarrantyError {
     /// A shorthand for [`WarrantyError::Invalid`].

@@ -1,9 +1,16 @@
-//! The rhai face of the warranty vocabulary: argument maps read into the pure types of the
-//! sibling modules, answers written back as maps a contract can return as-is. Every problem
-//! becomes a rhai runtime error carrying the [`WarrantyError`] message.
+//! The rhai face of the warranty vocabulary: argument maps read through the core's
+//! [`plugin::args`](aftersale_core::plugin::args) into the pure types of the sibling modules,
+//! answers written back as [`ResultMap`]s a contract can return as-is.
+//!
+//! An argument's path starts at the function: the keys of its one map follow the name
+//! (`coverage_window.start`), the parameters of a function of several follow it by name
+//! (`settle.terms.cap`, `maintenance_compliance.services[2].km`). Argument problems are
+//! [`ArgError`]s in the one wording (`warranty: <field>: expected .., found ..`); what the
+//! computation refuses is a [`WarrantyError`] of its own, raised with its message.
 
+use aftersale_core::plugin::args::{lift, At, IntoDynamic, Options, Quantity, ResultMap};
 use aftersale_core::plugin::Registrar;
-use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, Position, INT};
+use aftersale_core::rhai::{Array, Dynamic, EvalAltResult, Map, INT};
 use aftersale_core::Date;
 use rust_decimal::Decimal;
 
@@ -16,134 +23,19 @@ use super::money::{
     cap, deductible, linear_credit, pro_rata_share, pro_rata_share_on, remaining_cap, settle,
     ProRataTier, ProRataTiers, Rounding, RoundingMode, Settlement, SettlementTerms,
 };
-use super::period::{period_end, Period, PeriodUnit};
+use super::period::{period_end, Period};
 use super::readings::{meter_at, MeterReading};
-use super::window::{CoverageWindow, MeterLimit, WindowCheck};
+use super::window::{CoverageWindow, LimitReached, MeterLimit, WindowCheck};
 
-type Fallible<T> = Result<T, Box<EvalAltResult>>;
+type Fallible<T> = std::result::Result<T, Box<EvalAltResult>>;
+type Result<T> = std::result::Result<T, WarrantyError>;
 
-fn raise(e: WarrantyError) -> Box<EvalAltResult> {
-    match e {
-        // A limit of the evaluation: reported as the limit, like one the script reached.
-        WarrantyError::Exhausted(limit) => limit.into(),
-        e => Box::new(EvalAltResult::ErrorRuntime(
-            Dynamic::from(e.to_string()),
-            Position::NONE,
-        )),
-    }
-}
+/// The plugin's name, as its argument errors start.
+const PLUGIN: &str = "warranty";
 
-fn lift<T>(result: Result<T, WarrantyError>) -> Fallible<T> {
-    result.map_err(raise)
-}
-
-/// A value as an error message shows it: strings quoted, other values as written.
-fn shown(v: &Dynamic) -> String {
-    if v.is_unit() {
-        "nothing".into()
-    } else if v.is_string() {
-        format!("\"{v}\"")
-    } else if v.is_map() {
-        "a map".into()
-    } else if v.is_array() {
-        "an array".into()
-    } else if let Some(d) = v.read_lock::<Date>() {
-        format!("the date {}", *d)
-    } else if v.is_int() || v.is_decimal() || v.is_bool() {
-        v.to_string()
-    } else {
-        format!("a value of type `{}`", v.type_name())
-    }
-}
-
-fn number(v: &Dynamic, what: &str) -> Result<Decimal, WarrantyError> {
-    if let Ok(i) = v.as_int() {
-        return Ok(Decimal::from(i));
-    }
-    v.as_decimal()
-        .map_err(|_| WarrantyError::invalid(what, format!("expected a number, got {}", shown(v))))
-}
-
-fn whole(v: &Dynamic, what: &str) -> Result<i64, WarrantyError> {
-    v.as_int().map_err(|_| {
-        WarrantyError::invalid(what, format!("expected a whole number, got {}", shown(v)))
-    })
-}
-
-/// A date, or a `YYYY-MM-DD` text (as facts carry them).
-fn date_value(v: &Dynamic, what: &str) -> Result<Date, WarrantyError> {
-    if let Some(d) = v.read_lock::<Date>() {
-        return Ok(*d);
-    }
-    if v.is_string() {
-        let text = v.to_string();
-        return Date::parse(&text).map_err(|e| WarrantyError::invalid(what, e));
-    }
-    Err(WarrantyError::invalid(
-        what,
-        format!("expected a date, got {}", shown(v)),
-    ))
-}
-
-fn text(v: &Dynamic, what: &str) -> Result<String, WarrantyError> {
-    if v.is_string() {
-        Ok(v.to_string())
-    } else {
-        Err(WarrantyError::invalid(
-            what,
-            format!("expected a text, got {}", shown(v)),
-        ))
-    }
-}
-
-fn map_value(v: &Dynamic, what: &str) -> Result<Map, WarrantyError> {
-    v.read_lock::<Map>()
-        .map(|m| m.clone())
-        .ok_or_else(|| WarrantyError::invalid(what, format!("expected a map, got {}", shown(v))))
-}
-
-/// A field of a map, where `()` counts as absent.
-fn get<'a>(map: &'a Map, key: &str) -> Option<&'a Dynamic> {
-    map.get(key).filter(|v| !v.is_unit())
-}
-
-fn required<'a>(map: &'a Map, key: &str, what: &str) -> Result<&'a Dynamic, WarrantyError> {
-    get(map, key).ok_or_else(|| WarrantyError::invalid(what, format!("`{key}` is required")))
-}
-
-fn only_keys(map: &Map, allowed: &[&str], what: &str) -> Result<(), WarrantyError> {
-    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(WarrantyError::invalid(
-            what,
-            format!(
-                "unknown key `{k}` (allowed: {})",
-                allowed
-                    .iter()
-                    .map(|a| format!("`{a}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// A meter value back to scripts: whole values as integers, so `km` stays an integer.
-fn meter_dynamic(d: Decimal) -> Dynamic {
-    if d.fract().is_zero() {
-        if let Ok(i) = INT::try_from(d.trunc()) {
-            return Dynamic::from_int(i);
-        }
-    }
-    Dynamic::from_decimal(d)
-}
-
-fn opt_date(d: Option<Date>) -> Dynamic {
-    d.map_or(Dynamic::UNIT, Dynamic::from)
-}
-
-fn opt_meter(d: Option<Decimal>) -> Dynamic {
-    d.map_or(Dynamic::UNIT, meter_dynamic)
+/// Where the argument `path` stands (`settle.cost`).
+fn at(path: &str) -> At<'static> {
+    At::new(PLUGIN, path)
 }
 
 const TIME_KEYS: [&str; 3] = ["days", "months", "years"];
@@ -152,30 +44,25 @@ const TIME_KEYS: [&str; 3] = ["days", "months", "years"];
 const NOT_METERS: [&str; 7] = ["day", "month", "year", "week", "weeks", "start_date", "end"];
 
 /// The time part of a limits map: at most one of `days`, `months`, `years`.
-fn time_part(map: &Map, what: &str) -> Result<Option<Period>, WarrantyError> {
+fn time_part(limits: &Options<'_, '_>) -> Result<Option<Period>> {
     let mut found = None;
     for unit in TIME_KEYS {
-        if let Some(v) = get(map, unit) {
+        if let Some(v) = limits.get(unit) {
             if found.is_some() {
-                return Err(WarrantyError::invalid(
-                    what,
-                    "give only one of `days`, `months`, `years`",
-                ));
+                return Err(limits
+                    .here()
+                    .invalid("give only one of `days`, `months`, `years`")
+                    .into());
             }
-            let count = whole(v, &format!("{what}.{unit}"))?;
-            let unit: PeriodUnit = unit.parse()?;
-            found = Some(Period::new(count, unit)?);
+            let count: INT = limits.field(unit).read(v)?;
+            found = Some(Period::new(count, unit.parse()?)?);
         }
     }
     Ok(found)
 }
 
 /// The meter part of a limits map: every key that is not a time unit nor in `reserved`.
-fn meter_part(
-    map: &Map,
-    reserved: &[&str],
-    what: &str,
-) -> Result<Vec<(String, Decimal)>, WarrantyError> {
+fn meter_part(map: &Map, here: &At<'_>, reserved: &[&str]) -> Result<Vec<(String, Decimal)>> {
     let mut meters = Vec::new();
     for (key, v) in map {
         let key = key.as_str();
@@ -183,56 +70,57 @@ fn meter_part(
             continue;
         }
         if NOT_METERS.contains(&key) {
-            return Err(WarrantyError::invalid(
-                what,
-                format!("unknown key `{key}`: time limits are `days`, `months` or `years`"),
-            ));
+            return Err(here
+                .invalid(format!(
+                    "unknown key `{key}`: time limits are `days`, `months` or `years`"
+                ))
+                .into());
         }
         let valid_name = key.chars().next().is_some_and(|c| c.is_ascii_lowercase())
             && key
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid_name {
-            return Err(WarrantyError::invalid(
-                what,
-                format!("`{key}` is not a meter name: use lowercase letters, digits and `_`"),
-            ));
+            return Err(here
+                .invalid(format!(
+                    "`{key}` is not a meter name: use lowercase letters, digits and `_`"
+                ))
+                .into());
         }
         if v.is_unit() {
             continue;
         }
-        meters.push((key.to_string(), number(v, &format!("{what}.{key}"))?));
+        meters.push((key.to_string(), here.key(key).read(v)?));
     }
     Ok(meters)
 }
 
-fn readings_at_start(map: &Map, what: &str) -> Result<Vec<(String, Decimal)>, WarrantyError> {
-    match get(map, "at_start") {
-        None => Ok(Vec::new()),
-        Some(v) => {
-            let at = map_value(v, &format!("{what}.at_start"))?;
-            at.iter()
-                .map(|(k, v)| Ok((k.to_string(), number(v, &format!("{what}.at_start.{k}"))?)))
-                .collect()
-        }
-    }
+/// Every value of the map `readings` at `here` as a meter reading, by meter name.
+fn readings_in(readings: &Map, here: &At<'_>) -> Result<Vec<(String, Decimal)>> {
+    readings
+        .iter()
+        .map(|(unit, v)| Ok((unit.to_string(), here.key(unit).read(v)?)))
+        .collect()
 }
 
 /// `coverage_window(#{ start, years: 3, km: 100000, at_start: #{ km: 0 } })`.
-fn window_from_map(spec: &Map) -> Result<CoverageWindow, WarrantyError> {
-    const WHAT: &str = "coverage_window";
-    let start = date_value(required(spec, "start", WHAT)?, "coverage_window.start")?;
-    let period = time_part(spec, WHAT)?;
-    let at_start = readings_at_start(spec, WHAT)?;
-    let limits = meter_part(spec, &["start", "at_start"], WHAT)?;
+fn window_from_map(spec: &Map) -> Result<CoverageWindow> {
+    let options = Options::open(PLUGIN, "coverage_window", spec);
+    let start: Date = options.required("start")?;
+    let period = time_part(&options)?;
+    let at_start = match options.optional::<Map>("at_start")? {
+        Some(m) => readings_in(&m, &options.field("at_start"))?,
+        None => Vec::new(),
+    };
+    let limits = meter_part(spec, options.here(), &["start", "at_start"])?;
     if let Some((unit, _)) = at_start
         .iter()
         .find(|(u, _)| !limits.iter().any(|(l, _)| l == u))
     {
-        return Err(WarrantyError::invalid(
-            "coverage_window.at_start",
-            format!("`{unit}` has no limit in this window"),
-        ));
+        return Err(options
+            .field("at_start")
+            .invalid(format!("`{unit}` has no limit in this window"))
+            .into());
     }
     let meters = limits
         .into_iter()
@@ -252,22 +140,22 @@ fn window_from_map(spec: &Map) -> Result<CoverageWindow, WarrantyError> {
 }
 
 fn check_map(check: &WindowCheck) -> Map {
-    let mut out = Map::new();
-    out.insert("covered".into(), Dynamic::from_bool(check.covered()));
     let (reason, meter) = match &check.outcome {
-        Ok(()) => (Dynamic::UNIT, Dynamic::UNIT),
+        Ok(()) => (None, None),
         Err(reached) => (
-            Dynamic::from(reached.code().to_string()),
+            Some(reached.code()),
             match reached {
-                super::window::LimitReached::MeterLimit { unit } => Dynamic::from(unit.clone()),
-                _ => Dynamic::UNIT,
+                LimitReached::MeterLimit { unit } => Some(unit.as_str()),
+                _ => None,
             },
         ),
     };
-    out.insert("reason".into(), reason);
-    out.insert("meter".into(), meter);
-    out.insert("ends_on".into(), opt_date(check.ends_on));
-    out
+    ResultMap::new()
+        .with("covered", check.covered())
+        .with("reason", reason)
+        .with("meter", meter)
+        .with("ends_on", check.ends_on)
+        .build()
 }
 
 fn within_readings(
@@ -282,7 +170,7 @@ fn within_readings(
 fn within_one(window: &CoverageWindow, on: Date, reading: Decimal) -> Fallible<Map> {
     match window.meters() {
         [only] => within_readings(window, on, &[(only.unit.clone(), reading)]),
-        meters => Err(raise(WarrantyError::invalid(
+        meters => lift(Err(WarrantyError::invalid(
             "within",
             format!(
                 "a single reading needs a window with exactly one meter (this one has {}): pass a map such as #{{ km: 12000 }}",
@@ -292,7 +180,7 @@ fn within_one(window: &CoverageWindow, on: Date, reading: Decimal) -> Fallible<M
     }
 }
 
-fn meter_of<'a>(window: &'a CoverageWindow, unit: &str) -> Result<&'a MeterLimit, WarrantyError> {
+fn meter_of<'a>(window: &'a CoverageWindow, unit: &str) -> Result<&'a MeterLimit> {
     window
         .meter(unit)
         .ok_or_else(|| WarrantyError::invalid("coverage window", format!("has no meter `{unit}`")))
@@ -305,7 +193,9 @@ fn register_windows(engine: &mut Registrar<'_>) {
     });
     engine.register_fn("coverage_window", |spec: Map| lift(window_from_map(&spec)));
     engine.register_get("start", |w: &mut CoverageWindow| w.start());
-    engine.register_get("ends_on", |w: &mut CoverageWindow| opt_date(w.ends_on()));
+    engine.register_get("ends_on", |w: &mut CoverageWindow| {
+        w.ends_on().into_dynamic()
+    });
     engine.register_get("meters", |w: &mut CoverageWindow| {
         w.meters()
             .iter()
@@ -313,13 +203,13 @@ fn register_windows(engine: &mut Registrar<'_>) {
             .collect::<Array>()
     });
     engine.register_fn("limit", |w: &mut CoverageWindow, unit: &str| {
-        lift(meter_of(w, unit).map(|m| meter_dynamic(m.limit)))
+        lift(meter_of(w, unit).map(|m| Quantity(m.limit).into_dynamic()))
     });
     engine.register_fn("ends_at", |w: &mut CoverageWindow, unit: &str| {
         lift(
             meter_of(w, unit)
                 .and_then(|m| m.ends_at())
-                .map(meter_dynamic),
+                .map(|end| Quantity(end).into_dynamic()),
         )
     });
     engine.register_fn("within", |w: &mut CoverageWindow, on: Date| {
@@ -334,12 +224,7 @@ fn register_windows(engine: &mut Registrar<'_>) {
     engine.register_fn(
         "within",
         |w: &mut CoverageWindow, on: Date, readings: Map| {
-            let readings = lift(
-                readings
-                    .iter()
-                    .map(|(k, v)| Ok((k.to_string(), number(v, &format!("within readings.{k}"))?)))
-                    .collect::<Result<Vec<_>, WarrantyError>>(),
-            )?;
+            let readings = lift(readings_in(&readings, &at("within.readings")))?;
             within_readings(w, on, &readings)
         },
     );
@@ -347,87 +232,63 @@ fn register_windows(engine: &mut Registrar<'_>) {
     engine.register_fn("to_debug", |w: &mut CoverageWindow| w.to_string());
 }
 
-fn rounding_from(map: &Map, what: &str) -> Result<Rounding, WarrantyError> {
-    let mode = match get(map, "rounding") {
-        Some(v) => text(v, &format!("{what}.rounding"))?.parse()?,
+/// `rounding` (`"half_even"` unless given) and `places` (2 unless given) of `options`.
+fn rounding_from(options: &Options<'_, '_>) -> Result<Rounding> {
+    let mode = match options.optional::<String>("rounding")? {
+        Some(name) => name.parse()?,
         None => RoundingMode::HalfEven,
     };
-    let places = match get(map, "places") {
-        Some(v) => whole(v, &format!("{what}.places"))?,
-        None => 2,
-    };
-    Rounding::new(places, mode)
+    Rounding::new(options.optional_with("places", 2)?, mode)
 }
 
-fn tiers_from(tiers: &Array) -> Result<ProRataTiers, WarrantyError> {
+fn tiers_from(tiers: &Array, here: &At<'_>) -> Result<ProRataTiers> {
     let mut out = Vec::with_capacity(tiers.len());
     for (i, t) in tiers.iter().enumerate() {
-        let what = format!("pro-rata tier {}", i + 1);
-        let map = map_value(t, &what)?;
-        only_keys(&map, &["upto_months", "customer_share"], &what)?;
+        let tier = here
+            .index(i)
+            .options(t, &["upto_months", "customer_share"])?;
+        let tier = tier.options();
         out.push(ProRataTier {
-            upto_months: whole(
-                required(&map, "upto_months", &what)?,
-                &format!("{what}.upto_months"),
-            )?,
-            customer_share: number(
-                required(&map, "customer_share", &what)?,
-                &format!("{what}.customer_share"),
-            )?,
+            upto_months: tier.required("upto_months")?,
+            customer_share: tier.required("customer_share")?,
         });
     }
     ProRataTiers::new(out)
 }
 
-fn settlement_terms(map: &Map) -> Result<SettlementTerms, WarrantyError> {
-    const WHAT: &str = "settle terms";
-    only_keys(
+fn settlement_terms(map: &Map) -> Result<SettlementTerms> {
+    let terms = Options::at(
+        PLUGIN,
+        "settle.terms",
         map,
         &["deductible", "customer_share", "cap", "rounding", "places"],
-        WHAT,
     )?;
-    let amount = |key: &str| -> Result<Option<Decimal>, WarrantyError> {
-        get(map, key)
-            .map(|v| number(v, &format!("{WHAT}.{key}")))
-            .transpose()
-    };
     Ok(SettlementTerms {
-        deductible: amount("deductible")?.unwrap_or_default(),
-        customer_share: amount("customer_share")?.unwrap_or_default(),
-        cap: amount("cap")?,
-        rounding: rounding_from(map, WHAT)?,
+        deductible: terms.optional_with("deductible", Decimal::ZERO)?,
+        customer_share: terms.optional_with("customer_share", Decimal::ZERO)?,
+        cap: terms.optional("cap")?,
+        rounding: rounding_from(&terms)?,
     })
 }
 
 fn settlement_map(s: &Settlement) -> Map {
-    let mut out = Map::new();
-    out.insert(
-        "covered_amount".into(),
-        Dynamic::from_decimal(s.covered_amount),
-    );
-    out.insert(
-        "customer_pays".into(),
-        Dynamic::from_decimal(s.customer_pays),
-    );
-    out.insert(
-        "deductible_applied".into(),
-        Dynamic::from_decimal(s.deductible_applied),
-    );
-    out.insert(
-        "customer_share_amount".into(),
-        Dynamic::from_decimal(s.customer_share_amount),
-    );
-    out.insert("over_cap".into(), Dynamic::from_decimal(s.over_cap));
-    out
+    ResultMap::new()
+        .with("covered_amount", s.covered_amount)
+        .with("customer_pays", s.customer_pays)
+        .with("deductible_applied", s.deductible_applied)
+        .with("customer_share_amount", s.customer_share_amount)
+        .with("over_cap", s.over_cap)
+        .build()
 }
 
+/// `f(a, b)` of two amounts, the arguments `function.<name>` of `names`.
 fn two_amounts(
-    f: fn(Decimal, Decimal) -> Result<Decimal, WarrantyError>,
+    f: fn(Decimal, Decimal) -> Result<Decimal>,
     a: &Dynamic,
     b: &Dynamic,
     names: (&str, &str),
 ) -> Fallible<Decimal> {
-    lift(number(a, names.0).and_then(|a| number(b, names.1).and_then(|b| f(a, b))))
+    lift((|| f(at(names.0).read(a)?, at(names.1).read(b)?))())
 }
 
 fn register_money(engine: &mut Registrar<'_>) {
@@ -436,28 +297,31 @@ fn register_money(engine: &mut Registrar<'_>) {
             deductible,
             &cost,
             &amount,
-            ("deductible(cost, ..)", "deductible(.., amount)"),
+            ("deductible.cost", "deductible.amount"),
         )
     });
     engine.register_fn("cap", |amount: Dynamic, limit: Dynamic| {
-        two_amounts(cap, &amount, &limit, ("cap(amount, ..)", "cap(.., limit)"))
+        two_amounts(cap, &amount, &limit, ("cap.amount", "cap.limit"))
     });
     engine.register_fn("remaining_cap", |total: Dynamic, used: Dynamic| {
         two_amounts(
             remaining_cap,
             &total,
             &used,
-            ("remaining_cap(total, ..)", "remaining_cap(.., used)"),
+            ("remaining_cap.total", "remaining_cap.used"),
         )
     });
     engine.register_fn("pro_rata_share", |age: Dynamic, tiers: Array| {
-        lift(
-            number(&age, "pro_rata_share(age_months, ..)")
-                .and_then(|age| pro_rata_share(age, &tiers_from(&tiers)?)),
-        )
+        lift((|| {
+            let age = at("pro_rata_share.age_months").read(&age)?;
+            pro_rata_share(age, &tiers_from(&tiers, &at("pro_rata_share.tiers"))?)
+        })())
     });
     engine.register_fn("pro_rata_share", |start: Date, on: Date, tiers: Array| {
-        lift(tiers_from(&tiers).and_then(|t| pro_rata_share_on(start, on, &t)))
+        lift(
+            tiers_from(&tiers, &at("pro_rata_share.tiers"))
+                .and_then(|t| pro_rata_share_on(start, on, &t)),
+        )
     });
     engine.register_fn(
         "linear_credit",
@@ -470,54 +334,60 @@ fn register_money(engine: &mut Registrar<'_>) {
         },
     );
     engine.register_fn("settle", |cost: Dynamic, terms: Map| {
-        lift(
-            number(&cost, "settle(cost, ..)")
-                .and_then(|cost| settle(cost, &settlement_terms(&terms)?))
-                .map(|s| settlement_map(&s)),
-        )
+        lift((|| {
+            let cost = at("settle.cost").read(&cost)?;
+            settle(cost, &settlement_terms(&terms)?).map(|s| settlement_map(&s))
+        })())
     });
 }
 
 fn credit(price: &Dynamic, used: &Dynamic, total: &Dynamic, options: &Map) -> Fallible<Decimal> {
     lift((|| {
-        only_keys(options, &["rounding", "places"], "linear_credit options")?;
+        let options = Options::at(
+            PLUGIN,
+            "linear_credit.options",
+            options,
+            &["rounding", "places"],
+        )?;
         linear_credit(
-            number(price, "linear_credit(price, ..)")?,
-            number(used, "linear_credit(.., used, ..)")?,
-            number(total, "linear_credit(.., total)")?,
-            rounding_from(options, "linear_credit options")?,
+            at("linear_credit.price").read(price)?,
+            at("linear_credit.used").read(used)?,
+            at("linear_credit.total").read(total)?,
+            rounding_from(&options)?,
         )
     })())
 }
 
 /// `#{ start, every: #{ months: 12, km: 15000 }, tolerance: #{ months: 1, km: 1500 }, at_start: #{ km: 0 } }`.
-fn plan_from_map(spec: &Map) -> Result<ServicePlan, WarrantyError> {
-    const WHAT: &str = "maintenance plan";
-    only_keys(spec, &["start", "every", "tolerance", "at_start"], WHAT)?;
-    let start = date_value(required(spec, "start", WHAT)?, "maintenance plan.start")?;
-    let every = map_value(required(spec, "every", WHAT)?, "maintenance plan.every")?;
-    let tolerance = match get(spec, "tolerance") {
-        Some(v) => map_value(v, "maintenance plan.tolerance")?,
-        None => Map::new(),
+fn plan_from_map(spec: &Map) -> Result<ServicePlan> {
+    let plan = Options::at(
+        PLUGIN,
+        "maintenance_compliance.plan",
+        spec,
+        &["start", "every", "tolerance", "at_start"],
+    )?;
+    let start: Date = plan.required("start")?;
+    let every: Map = plan.required("every")?;
+    let tolerance: Map = plan.optional_with("tolerance", Map::new())?;
+    let (every_at, tolerance_at) = (plan.field("every"), plan.field("tolerance"));
+    let period = time_part(&Options::open(PLUGIN, every_at.path(), &every))?;
+    let time_tolerance = time_part(&Options::open(PLUGIN, tolerance_at.path(), &tolerance))?;
+    let meters = meter_part(&every, &every_at, &[])?;
+    let tolerance_meters = meter_part(&tolerance, &tolerance_at, &[])?;
+    let at_start = match plan.optional::<Map>("at_start")? {
+        Some(m) => readings_in(&m, &plan.field("at_start"))?,
+        None => Vec::new(),
     };
-    let period = time_part(&every, "maintenance plan.every")?;
-    let time_tolerance = time_part(&tolerance, "maintenance plan.tolerance")?;
-    let meters = meter_part(&every, &[], "maintenance plan.every")?;
-    let tolerance_meters = meter_part(&tolerance, &[], "maintenance plan.tolerance")?;
-    let at_start = readings_at_start(spec, WHAT)?;
     if meters.len() > 1 {
-        return Err(WarrantyError::invalid(
-            "maintenance plan.every",
-            "give at most one meter interval",
-        ));
+        return Err(every_at.invalid("give at most one meter interval").into());
     }
     let meter_name = meters.first().map(|(u, _)| u.clone());
     for (unit, _) in tolerance_meters.iter().chain(at_start.iter()) {
         if meter_name.as_deref() != Some(unit.as_str()) {
-            return Err(WarrantyError::invalid(
-                WHAT,
-                format!("`{unit}` is not the meter named in `every`"),
-            ));
+            return Err(plan
+                .here()
+                .invalid(format!("`{unit}` is not the meter named in `every`"))
+                .into());
         }
     }
     let meter = meters
@@ -532,68 +402,62 @@ fn plan_from_map(spec: &Map) -> Result<ServicePlan, WarrantyError> {
     ServicePlan::new(start, period, time_tolerance, meter)
 }
 
-fn services_from(
-    services: &Array,
-    plan: &ServicePlan,
-) -> Result<Vec<ServiceRecord>, WarrantyError> {
-    let unit = plan.meter().map(|m| m.unit.clone());
+fn services_from(services: &Array, plan: &ServicePlan) -> Result<Vec<ServiceRecord>> {
+    let unit = plan.meter().map(|m| m.unit.as_str());
+    let here = at("maintenance_compliance.services");
     services
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let what = format!("services[{i}]");
-            let map = map_value(s, &what)?;
-            let date = date_value(required(&map, "date", &what)?, &format!("{what}.date"))?;
-            let reading = match &unit {
-                Some(u) => Some(number(required(&map, u, &what)?, &format!("{what}.{u}"))?),
-                None => None,
-            };
-            Ok(ServiceRecord { date, reading })
+            let record = here.index(i).open(s)?;
+            let record = record.options();
+            Ok(ServiceRecord {
+                date: record.required("date")?,
+                reading: unit.map(|u| record.required(u)).transpose()?,
+            })
         })
         .collect()
 }
 
 fn compliance_map(c: &Compliance, unit: Option<&str>) -> Map {
     let unit = unit.unwrap_or("meter");
-    let missed: Array = c
+    let (due, deadline, done) = (
+        format!("due_{unit}"),
+        format!("deadline_{unit}"),
+        format!("done_{unit}"),
+    );
+    let missed: Vec<ResultMap> = c
         .missed
         .iter()
         .map(|m| {
-            let mut out = Map::new();
-            out.insert("reason".into(), Dynamic::from(m.reason().to_string()));
-            out.insert("due_on".into(), opt_date(m.due_on));
-            out.insert("deadline_on".into(), opt_date(m.deadline_on));
-            out.insert(format!("due_{unit}").into(), opt_meter(m.due_reading));
-            out.insert(
-                format!("deadline_{unit}").into(),
-                opt_meter(m.deadline_reading),
-            );
-            out.insert("done_on".into(), opt_date(m.done_on));
-            out.insert(format!("done_{unit}").into(), opt_meter(m.done_reading));
-            let mut late_by = Array::new();
+            let mut late_by = Vec::new();
             if m.late_by_time {
-                late_by.push(Dynamic::from("time".to_string()));
+                late_by.push("time");
             }
             if m.late_by_meter {
-                late_by.push(Dynamic::from(unit.to_string()));
+                late_by.push(unit);
             }
-            out.insert("late_by".into(), Dynamic::from_array(late_by));
-            Dynamic::from_map(out)
+            ResultMap::new()
+                .with("reason", m.reason())
+                .with("due_on", m.due_on)
+                .with("deadline_on", m.deadline_on)
+                .with(&due, m.due_reading.map(Quantity))
+                .with(&deadline, m.deadline_reading.map(Quantity))
+                .with("done_on", m.done_on)
+                .with(&done, m.done_reading.map(Quantity))
+                .with("late_by", late_by)
         })
         .collect();
-    let mut out = Map::new();
-    out.insert("compliant".into(), Dynamic::from_bool(c.compliant()));
-    out.insert("missed".into(), Dynamic::from_array(missed));
-    out.insert(
-        "services_counted".into(),
-        Dynamic::from_int(INT::try_from(c.services_counted).unwrap_or(INT::MAX)),
-    );
-    out.insert("next_due_on".into(), opt_date(c.next_due_on));
-    out.insert(
-        format!("next_due_{unit}").into(),
-        opt_meter(c.next_due_reading),
-    );
-    out
+    ResultMap::new()
+        .with("compliant", c.compliant())
+        .with("missed", missed)
+        .with("services_counted", c.services_counted)
+        .with("next_due_on", c.next_due_on)
+        .with(
+            &format!("next_due_{unit}"),
+            c.next_due_reading.map(Quantity),
+        )
+        .build()
 }
 
 fn compliance(plan: &Map, services: &Array, on: Date, reading: Option<&Dynamic>) -> Fallible<Map> {
@@ -601,24 +465,24 @@ fn compliance(plan: &Map, services: &Array, on: Date, reading: Option<&Dynamic>)
         let plan = plan_from_map(plan)?;
         let records = services_from(services, &plan)?;
         let reading = reading
-            .map(|r| number(r, "maintenance_compliance(.., reading)"))
+            .map(|r| at("maintenance_compliance.reading").read(r))
             .transpose()?;
-        let unit = plan.meter().map(|m| m.unit.clone());
-        maintenance_compliance(&plan, &records, on, reading)
-            .map(|c| compliance_map(&c, unit.as_deref()))
+        let unit = plan.meter().map(|m| m.unit.as_str());
+        maintenance_compliance(&plan, &records, on, reading).map(|c| compliance_map(&c, unit))
     })())
 }
 
-fn readings_from(readings: &Array, unit: &str) -> Result<Vec<MeterReading>, WarrantyError> {
+fn readings_from(readings: &Array, unit: &str) -> Result<Vec<MeterReading>> {
+    let here = at("meter_at.readings");
     readings
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let what = format!("readings[{i}]");
-            let map = map_value(r, &what)?;
+            let reading = here.index(i).open(r)?;
+            let reading = reading.options();
             Ok(MeterReading {
-                date: date_value(required(&map, "date", &what)?, &format!("{what}.date"))?,
-                value: number(required(&map, unit, &what)?, &format!("{what}.{unit}"))?,
+                date: reading.required("date")?,
+                value: reading.required(unit)?,
             })
         })
         .collect()
@@ -639,7 +503,7 @@ fn register_maintenance(engine: &mut Registrar<'_>) {
         lift(
             readings_from(&readings, unit)
                 .and_then(|r| meter_at(&r, on))
-                .map(opt_meter),
+                .map(|value| value.map(Quantity).into_dynamic()),
         )
     });
 }
@@ -664,9 +528,10 @@ const RULE_KEYS: [&str; 5] = [
 
 /// `legal_guarantee(#{ delivered, noticed, member_state, second_hand?, agreed_months?, rules? })`:
 /// the member state's figures (or `rules` overriding some of them) applied to one defect.
-fn legal_guarantee_map(spec: &Map) -> Result<Map, WarrantyError> {
-    const WHAT: &str = "legal_guarantee";
-    only_keys(
+fn legal_guarantee_map(spec: &Map) -> Result<Map> {
+    let options = Options::at(
+        PLUGIN,
+        "legal_guarantee",
         spec,
         &[
             "delivered",
@@ -676,26 +541,17 @@ fn legal_guarantee_map(spec: &Map) -> Result<Map, WarrantyError> {
             "agreed_months",
             "rules",
         ],
-        WHAT,
     )?;
-    let delivered = date_value(
-        required(spec, "delivered", WHAT)?,
-        "legal_guarantee.delivered",
-    )?;
-    let noticed = date_value(required(spec, "noticed", WHAT)?, "legal_guarantee.noticed")?;
-    let state = match get(spec, "member_state") {
-        Some(v) => text(v, "legal_guarantee.member_state")?,
-        None => String::new(),
-    };
+    let delivered: Date = options.required("delivered")?;
+    let noticed: Date = options.required("noticed")?;
+    let state: String = options.optional_with("member_state", String::new())?;
     let mut rules = LegalGuaranteeRules::for_state(&state);
-    if let Some(v) = get(spec, "rules") {
-        let overrides = map_value(v, "legal_guarantee.rules")?;
-        only_keys(&overrides, &RULE_KEYS, "legal_guarantee.rules")?;
+    if let Some(overrides) = options.nested("rules", &RULE_KEYS)? {
+        let overrides = overrides.options();
         for key in RULE_KEYS {
-            let Some(v) = get(&overrides, key) else {
+            let Some(months) = overrides.optional(key)? else {
                 continue;
             };
-            let months = whole(v, &format!("legal_guarantee.rules.{key}"))?;
             match key {
                 "liability_months" => rules.liability_months = months,
                 "presumption_months" => rules.presumption_months = months,
@@ -705,41 +561,18 @@ fn legal_guarantee_map(spec: &Map) -> Result<Map, WarrantyError> {
             }
         }
     }
-    let second_hand = match get(spec, "second_hand") {
-        Some(v) => v.as_bool().map_err(|_| {
-            WarrantyError::invalid(
-                "legal_guarantee.second_hand",
-                format!("expected true or false, got {}", shown(v)),
-            )
-        })?,
-        None => false,
-    };
-    let agreed = get(spec, "agreed_months")
-        .map(|v| whole(v, "legal_guarantee.agreed_months"))
-        .transpose()?;
+    let second_hand = options.optional_with("second_hand", false)?;
+    let agreed = options.optional("agreed_months")?;
     let g = legal_guarantee(&rules, delivered, noticed, second_hand, agreed)?;
-    let mut out = Map::new();
-    out.insert(
-        "member_state".into(),
-        Dynamic::from(state.to_ascii_uppercase()),
-    );
-    out.insert("liability_ends".into(), Dynamic::from(g.liability_ends));
-    out.insert("presumption_ends".into(), Dynamic::from(g.presumption_ends));
-    out.insert(
-        "within_liability".into(),
-        Dynamic::from_bool(g.within_liability),
-    );
-    out.insert(
-        "reason".into(),
-        g.reason
-            .map_or(Dynamic::UNIT, |r| Dynamic::from(r.to_string())),
-    );
-    out.insert(
-        "burden_of_proof".into(),
-        Dynamic::from(g.burden_of_proof.name().to_string()),
-    );
-    out.insert("notice_deadline".into(), opt_date(g.notice_deadline));
-    Ok(out)
+    Ok(ResultMap::new()
+        .with("member_state", state.to_ascii_uppercase())
+        .with("liability_ends", g.liability_ends)
+        .with("presumption_ends", g.presumption_ends)
+        .with("within_liability", g.within_liability)
+        .with("reason", g.reason)
+        .with("burden_of_proof", g.burden_of_proof.name())
+        .with("notice_deadline", g.notice_deadline)
+        .build())
 }
 
 /// The JSON form of a coverage window:
