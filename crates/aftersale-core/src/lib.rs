@@ -18,7 +18,9 @@
 //!   dates, datetimes, decimal rounding) is a plugin that is always on.
 //! - [`schema`]: the facts schema (`[facts.<name>]`), checked before any term runs, with
 //!   `[constraints]` across facts; `[invariants]` state what every decision keeps.
-//! - [`cases`] reads and runs a bundle's `tests/*.toml` example cases.
+//! - [`cases`] reads and runs a bundle's `tests/*.toml` example cases: [`cases::CaseFiles`]
+//!   lists, reads and parses them, and its [`cases::CasesReport`] is what every adapter
+//!   (`aftersale test`, the server's reload check, the test suites) renders.
 //! - [`coverage`]: which terms, and which branches of their `if`s and `switch`es, the
 //!   evaluations of a contract loaded with [`EngineBuilder::coverage`] took.
 
