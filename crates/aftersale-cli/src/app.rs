@@ -180,9 +180,8 @@ impl Cli {
     /// plugin already offered replaces it (as [`EngineBuilder::plugin`]).
     #[must_use]
     pub fn plugin(mut self, plugin: impl Plugin) -> Self {
-        let plugin: Arc<dyn Plugin> = Arc::new(plugin);
-        self.plugins.retain(|p| p.name() != plugin.name());
-        self.plugins.push(plugin);
+        // In the order offered: the engine builder keeps the last of a name.
+        self.plugins.push(Arc::new(plugin));
         self
     }
 

@@ -3,11 +3,9 @@
 use aftersale_core::{BundleSource, Contract, DateTime, Engine, EvalError, Request};
 use serde_json::json;
 
-const MANIFEST: &str = r#"
-[contract]
-id = "typed"
-version = "1"
-
+/// The facts schema the module's contract declares (every field type), shared with
+/// `typed_facts.rs`.
+pub(crate) const FACTS: &str = r#"
 [facts.flag]
 type = "boolean"
 
@@ -53,7 +51,10 @@ optional = true
 type = "array"
 max_items = 3
 items = { type = "object", fields = { at = { type = "date" }, km = { type = "integer", min = 0 } } }
+"#;
 
+/// [`FACTS`], constraints, invariants and one term.
+const RULES: &str = r#"
 [constraints]
 day_not_after_as_of = { expr = "date(facts.day) <= date(as_of)", description = "the day is not in the future" }
 
@@ -66,7 +67,10 @@ never = "false"
 
 fn contract() -> Contract {
     let src = BundleSource::new("typed")
-        .with_file("contract.toml", MANIFEST)
+        .with_file(
+            "contract.toml",
+            format!("[contract]\nid = \"typed\"\nversion = \"1\"\n{FACTS}{RULES}"),
+        )
         .with_file("terms/out.rhai", "#{ km: facts.km }");
     Engine::default().load(&src).unwrap()
 }

@@ -4,8 +4,10 @@ use aftersale_core::schema::BindError;
 use aftersale_core::{BundleSource, Contract, DateTime, Engine, EvalError, Request};
 use serde_json::{json, Value};
 
-/// The schema of `schema.rs`, with or without `typed_facts`, and one term that shows what
-/// scripts see.
+use crate::schema::FACTS;
+
+/// The schema of `schema.rs` ([`FACTS`]), with or without `typed_facts`, and one term that
+/// shows what scripts see.
 fn contract(typed: bool, extra: &str, script: &str) -> Contract {
     let manifest = format!(
         r#"
@@ -14,53 +16,7 @@ id = "typed"
 version = "1"
 timezone = "Europe/Rome"
 typed_facts = {typed}
-
-[facts.flag]
-type = "boolean"
-
-[facts.km]
-type = "integer"
-min = 0
-max = 400000
-
-[facts.cost]
-type = "decimal"
-min = 0
-max = 99999.99
-scale = 2
-
-[facts.note]
-type = "string"
-optional = true
-max_length = 5
-
-[facts.kind]
-type = "enum"
-values = ["a", "b"]
-
-[facts.day]
-type = "date"
-min = 2015-01-01
-
-[facts.at]
-type = "datetime"
-optional = true
-min = "2020-01-01T00:00:00Z"
-
-[facts.owner]
-type = "object"
-[facts.owner.fields.name]
-type = "string"
-min_length = 1
-[facts.owner.fields.since]
-type = "date"
-optional = true
-
-[facts.events]
-type = "array"
-max_items = 3
-items = {{ type = "object", fields = {{ at = {{ type = "date" }}, km = {{ type = "integer", min = 0 }} }} }}
-{extra}
+{FACTS}{extra}
 [terms.out]
 "#
     );
