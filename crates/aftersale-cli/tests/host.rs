@@ -31,14 +31,8 @@ fn loyalty_bundle(root: &std::path::Path) -> std::path::PathBuf {
     let dir = bundle(
         root,
         "loyal",
-        "plugins = [\"loyalty\", \"calendar\"]\n[contract.outputs]\n",
+        "plugins = [\"loyalty\", \"calendar\"]",
         &[("tier", "loyalty_tier(facts.points)")],
-    );
-    // `outputs` defaults to every term; the manifest above only adds an empty table.
-    let manifest = std::fs::read_to_string(dir.join("contract.toml")).unwrap();
-    write(
-        &dir.join("contract.toml"),
-        manifest.replace("[contract.outputs]\n", ""),
     );
     write(
         &dir.join("tests/tiers.toml"),

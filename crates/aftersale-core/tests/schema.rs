@@ -65,6 +65,17 @@ never = "false"
 [terms.out]
 "#;
 
+/// Facts that break every rule of [`FACTS`] at least once, nested paths and arrays included.
+pub(crate) fn bad_facts() -> serde_json::Value {
+    json!({
+        "flag": "yes", "km": -5, "cost": 1.005, "note": "too long", "kind": "c",
+        "day": "2025-02-30", "at": "2021-01-01T00:00:00",
+        "owner": {"name": "", "since": 2020, "pet": "cat"},
+        "events": [{"at": "2025-01-01", "km": 1.5}, {"km": 3}, 7, {}],
+        "extra": 1,
+    })
+}
+
 fn contract() -> Contract {
     let src = BundleSource::new("typed")
         .with_file(
@@ -98,13 +109,7 @@ fn valid_facts_pass_and_evaluate() {
 #[test]
 fn every_type_nested_paths_and_arrays_are_reported_at_once() {
     let c = contract();
-    let facts = json!({
-        "flag": "yes", "km": -5, "cost": 1.005, "note": "too long", "kind": "c",
-        "day": "2025-02-30", "at": "2021-01-01T00:00:00",
-        "owner": {"name": "", "since": 2020, "pet": "cat"},
-        "events": [{"at": "2025-01-01", "km": 1.5}, {"km": 3}, 7, {}],
-        "extra": 1,
-    });
+    let facts = bad_facts();
     let problems: Vec<String> = c
         .validate_facts(&facts, as_of())
         .iter()

@@ -4,7 +4,7 @@ use aftersale_core::schema::BindError;
 use aftersale_core::{BundleSource, Contract, DateTime, Engine, EvalError, Request};
 use serde_json::{json, Value};
 
-use crate::schema::FACTS;
+use crate::schema::{bad_facts, FACTS};
 
 /// The schema of `schema.rs` ([`FACTS`]), with or without `typed_facts`, and one term that
 /// shows what scripts see.
@@ -69,13 +69,7 @@ const TYPES: &str = "[type_of(facts.day), type_of(facts.cost), type_of(facts.at)
 /// were bound in one walk (captured from `validate` on main at 13fac49), in its order.
 #[test]
 fn one_walk_reports_the_problems_of_the_old_check_in_its_order() {
-    let bad = json!({
-        "flag": "yes", "km": -5, "cost": 1.005, "note": "too long", "kind": "c",
-        "day": "2025-02-30", "at": "2021-01-01T00:00:00",
-        "owner": {"name": "", "since": 2020, "pet": "cat"},
-        "events": [{"at": "2025-01-01", "km": 1.5}, {"km": 3}, 7, {}],
-        "extra": 1,
-    });
+    let bad = bad_facts();
     let before = [
         "facts.at: expected an RFC 3339 datetime with offset >= 2020-01-01T00:00:00+00:00, found \"2021-01-01T00:00:00\"",
         "facts.cost: expected a decimal number between 0 and 99999.99 with at most 2 decimals, found 1.005",
